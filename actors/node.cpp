@@ -1,0 +1,59 @@
+// Implementation of node.hpp.
+#include "actors/node.hpp"
+
+#include "actors/runtime.hpp"
+#include "actors/satellite_actors.hpp"
+#include "core/log.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <csignal>
+#include <pthread.h>
+#include <unistd.h>
+
+namespace orbitrain {
+
+int run_satellite(const Constellation& c, const std::string& node_id) {
+  set_log_origin(node_id);
+  const SatelliteConfig* sat = c.find(node_id);
+  if (!sat) {
+    std::string ids;
+    for (const auto& s : c.satellites)
+      ids += (ids.empty() ? "" : ", ") + s.id;
+    log_error("no satellite '" + node_id + "' in " + c.file + " (satellites: " + ids + ")");
+    return 2;
+  }
+  // Block the stop signals in every thread (CAF's threads inherit the mask);
+  // this thread takes them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto cfg = make_caf_config(c, SystemRole::satellite, node_id);
+  int signal_number = 0;
+  {
+    caf::actor_system sys{*cfg};
+    auto sup = sys.spawn(supervisor_actor);
+    register_supervisor(sys, sup);
+    auto port = sys.middleman().open(sat->port, sat->host.c_str(), true);
+    if (!port) {
+      log_error("cannot listen on " + sat->address() + ": " + sys.render(port.error()));
+      caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+      return 2;
+    }
+    log_info(std::string(ready_marker) + sat->address() + " (pid " + std::to_string(::getpid()) +
+             ", constellation " + c.name + ")");
+    sigwait(&stop_signals, &signal_number);
+    log_info(std::string("stopping on ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
+    sys.middleman().close(*port);
+    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    sys.registry().erase(caf::atom("supervisor"));
+  } // the actor system waits here for every actor to finish
+  log_info("stopped");
+  return 0;
+}
+
+} // namespace orbitrain

@@ -1,0 +1,37 @@
+// Implementation of runtime.hpp.
+#include "actors/runtime.hpp"
+
+#include "actors/satellite_actors.hpp"
+#include "actors/wire_message.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+
+namespace orbitrain {
+
+std::unique_ptr<orbitrain_config> make_caf_config(const Constellation& c, SystemRole role,
+                                                  const std::string& node_id) {
+  auto cfg = std::make_unique<orbitrain_config>();
+  cfg->load<caf::io::middleman>();
+  cfg->add_message_types<caf::id_block::orbitrain>();
+  // CAF's own logger and console output stay quiet: orbitrain logs itself.
+  cfg->set("logger.file-verbosity", caf::atom("quiet"));
+  cfg->set("logger.console-verbosity", caf::atom("quiet"));
+  if (c.caf.scheduler_threads)
+    cfg->set("scheduler.max-threads", static_cast<size_t>(*c.caf.scheduler_threads));
+  if (c.caf.heartbeat_interval)
+    cfg->set("middleman.heartbeat-interval", caf::timespan{*c.caf.heartbeat_interval});
+  if (c.caf.connection_timeout)
+    cfg->set("middleman.connection-timeout", caf::timespan{*c.caf.connection_timeout});
+  if (role == SystemRole::satellite) {
+    cfg->node_id = node_id;
+    cfg->add_actor_type("probe", probe_actor);
+  }
+  return cfg;
+}
+
+const orbitrain_config& node_context(caf::actor_system& sys) {
+  return static_cast<const orbitrain_config&>(sys.config());
+}
+
+} // namespace orbitrain

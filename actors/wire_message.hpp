@@ -1,0 +1,41 @@
+// The one message type that carries orbitrain's Cap'n Proto payloads through
+// CAF, and the project's CAF type-id block. Every actor-to-actor message that
+// may cross a process boundary is a `wire` holding the bytes of one encoded
+// msg::Envelope (schemas/codec.hpp). CAF serializes std::vector<uint8_t> at
+// memory speed, so the bytes are copied once per hop and never re-encoded.
+#pragma once
+
+#include "core/result.hpp"
+#include "schemas/messages.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/type_id.hpp>
+#include <cstdint>
+#include <vector>
+
+namespace orbitrain {
+
+struct wire {
+  std::vector<uint8_t> bytes;
+};
+
+template <class Inspector> typename Inspector::result_type inspect(Inspector& f, wire& x) {
+  return f(caf::meta::type_name("orbitrain::wire"), x.bytes);
+}
+
+/// Encodes `body` from `sender` (job `job_id`) into a wire message.
+wire make_wire(const std::string& sender, msg::Body body, const std::string& job_id = {});
+
+/// Decodes a wire message; errors name the problem (see codec.hpp).
+Result<msg::Envelope> open_wire(const wire& w);
+
+} // namespace orbitrain
+
+CAF_BEGIN_TYPE_ID_BLOCK(orbitrain, caf::first_custom_type_id)
+CAF_ADD_TYPE_ID(orbitrain, (orbitrain::wire))
+CAF_END_TYPE_ID_BLOCK(orbitrain)
+
+// Local control messages between a node's own actors.
+CAF_ADD_ATOM(orbitrain, orbitrain, join_atom, "join")
+CAF_ADD_ATOM(orbitrain, orbitrain, count_atom, "count")

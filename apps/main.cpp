@@ -1,0 +1,32 @@
+// The orbitrain command line: one binary for satellites (`node`), the ground
+// station (`status`, and later ingest/train/export) and local experiments
+// (`up`, `demo`). Parses arguments with CLI11 and hands off to the commands.
+#include "apps/commands.hpp"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#ifdef ORBITRAIN_HAVE_COMPUTE_CLI
+#include "apps/cmd_compute.hpp"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"orbitrain: train transformer language models across a constellation of satellites",
+               "orbitrain"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "orbitrain 0.1.0");
+  orbitrain::add_cluster_commands(app);
+#ifdef ORBITRAIN_HAVE_COMPUTE_CLI
+  orbitrain::apps::add_compute_commands(app);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,86 @@
+// Implementation of local_cluster.hpp.
+#include "core/local_cluster.hpp"
+
+#include "core/log.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <stdexcept>
+
+namespace orbitrain {
+
+LocalCluster::LocalCluster(std::string executable, std::string config_path, Constellation c)
+    : executable_(std::move(executable)), config_path_(std::move(config_path)),
+      constellation_(std::move(c)) {}
+
+LocalCluster::~LocalCluster() {
+  stop(std::chrono::seconds(10));
+}
+
+ClusterNode* LocalCluster::find(const std::string& id) {
+  for (auto& n : nodes_)
+    if (n.id == id)
+      return &n;
+  return nullptr;
+}
+
+void LocalCluster::start(std::chrono::milliseconds timeout, const std::vector<std::string>& ids) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<size_t> started;
+  for (const auto& sat : constellation_.satellites) {
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), sat.id) == ids.end())
+      continue;
+    if (auto* existing = find(sat.id); existing && existing->process.running())
+      throw std::runtime_error("satellite " + sat.id + " is already running");
+    ClusterNode node;
+    node.id = sat.id;
+    node.address = sat.address();
+    node.process = Child::spawn({executable_, "node", "--config", config_path_, "--node", sat.id});
+    if (auto* existing = find(sat.id)) {
+      *existing = std::move(node);
+      started.push_back(static_cast<size_t>(existing - nodes_.data()));
+    } else {
+      nodes_.push_back(std::move(node));
+      started.push_back(nodes_.size() - 1);
+    }
+  }
+  // All start at once; wait for each readiness line in turn.
+  for (size_t i : started) {
+    auto& n = nodes_[i];
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() < 0)
+      left = std::chrono::milliseconds(0);
+    auto ready = n.process.wait_for_line(std::string(ready_marker), left, &n.output);
+    if (!ready) {
+      std::string why;
+      if (auto st = n.process.wait_for(std::chrono::milliseconds(200)))
+        why = "it exited (" + describe_wait_status(*st) + ")";
+      else
+        why = "it did not report ready within " + std::to_string(timeout.count()) + " ms";
+      for (auto& line : n.process.drain_lines())
+        n.output.push_back(std::move(line));
+      std::string out;
+      for (const auto& line : n.output)
+        out += "\n  " + line;
+      throw std::runtime_error("satellite " + n.id + " (" + n.address + ") failed to start: " +
+                               why + (out.empty() ? "" : "; its output:" + out));
+    }
+    n.output.push_back(*ready);
+  }
+}
+
+std::vector<std::string> LocalCluster::stop(std::chrono::milliseconds grace) {
+  std::vector<std::string> report;
+  for (auto& n : nodes_)
+    n.process.signal(SIGTERM);
+  for (auto& n : nodes_) {
+    if (n.process.pid() <= 0)
+      continue;
+    int st = n.process.stop(grace);
+    report.push_back(n.id + ": " + describe_wait_status(st));
+  }
+  return report;
+}
+
+} // namespace orbitrain

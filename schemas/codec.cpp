@@ -1,0 +1,563 @@
+// Implementation of codec.hpp. The only file that uses the generated
+// Cap'n Proto classes of wire.capnp.
+#include "schemas/codec.hpp"
+
+#include "schemas/wire.capnp.h"
+
+#include <algorithm>
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <cstring>
+#include <kj/exception.h>
+#include <limits>
+
+namespace orbitrain::msg {
+
+static_assert(msg::protocol_version == wire::PROTOCOL_VERSION,
+              "messages.hpp and wire.capnp disagree on the protocol version");
+
+size_t dtype_size(DType t) {
+  switch (t) {
+  case DType::f32:
+  case DType::i32:
+    return 4;
+  case DType::bf16:
+  case DType::f16:
+    return 2;
+  case DType::f64:
+  case DType::i64:
+    return 8;
+  case DType::u8:
+    return 1;
+  }
+  return 0;
+}
+
+const char* to_string(DType t) {
+  switch (t) {
+  case DType::f32:
+    return "f32";
+  case DType::bf16:
+    return "bf16";
+  case DType::f16:
+    return "f16";
+  case DType::f64:
+    return "f64";
+  case DType::i32:
+    return "i32";
+  case DType::i64:
+    return "i64";
+  case DType::u8:
+    return "u8";
+  }
+  return "?";
+}
+
+const char* kind_name(const Body& body) {
+  static constexpr const char* names[] = {"probeRequest", "nodeStatus",  "loadReport",
+                                          "dataChunk",    "tensorFrame", "taskAssignment",
+                                          "taskResult",   "error"};
+  static_assert(std::variant_size_v<Body> == std::size(names));
+  return names[body.index()];
+}
+
+std::optional<uint64_t> tensor_bytes(DType dtype, const std::vector<uint64_t>& shape) {
+  unsigned __int128 n = dtype_size(dtype);
+  for (uint64_t d : shape) {
+    n *= d;
+    if (n > UINT64_MAX)
+      return std::nullopt;
+  }
+  return static_cast<uint64_t>(n);
+}
+
+// ---- encode -----------------------------------------------------------------
+
+namespace {
+
+capnp::Data::Reader as_data(const uint8_t* p, size_t n) {
+  return capnp::Data::Reader(p, n);
+}
+
+void write(wire::TensorSlice::Builder b, const TensorSlice& s) {
+  b.setName(s.name);
+  b.setDtype(static_cast<wire::DType>(s.dtype));
+  auto shape = b.initShape(static_cast<unsigned>(s.shape.size()));
+  for (unsigned i = 0; i < s.shape.size(); ++i)
+    shape.set(i, s.shape[i]);
+  b.setOffsetBytes(s.offset_bytes);
+  b.setData(as_data(s.data.data(), s.data.size()));
+}
+
+struct BodyWriter {
+  wire::Envelope::Body::Builder b;
+
+  void operator()(const ProbeRequest& m) { b.initProbeRequest().setNonce(m.nonce); }
+  void operator()(const NodeStatus& m) {
+    auto o = b.initNodeStatus();
+    o.setNodeId(m.node_id);
+    o.setNonce(m.nonce);
+    o.setUptimeMs(m.uptime_ms);
+    o.setPid(m.pid);
+    o.setActorsRunning(m.actors_running);
+    o.setSupervisedActors(m.supervised_actors);
+    o.setCpuCount(m.cpu_count);
+    o.setLoad1(m.load1);
+    o.setProcessCpuSeconds(m.process_cpu_seconds);
+    o.setRssBytes(m.rss_bytes);
+    o.setMemTotalBytes(m.mem_total_bytes);
+    o.setMemAvailableBytes(m.mem_available_bytes);
+  }
+  void operator()(const LoadReport& m) {
+    auto o = b.initLoadReport();
+    o.setWorker(m.worker);
+    o.setTasksQueued(m.tasks_queued);
+    o.setTasksDone(m.tasks_done);
+    o.setStepTimeMs(m.step_time_ms);
+    o.setCpuLoad(m.cpu_load);
+    o.setRssBytes(m.rss_bytes);
+    o.setMemAvailableBytes(m.mem_available_bytes);
+    o.setParamVersion(m.param_version);
+  }
+  void operator()(const DataChunk& m) {
+    auto o = b.initDataChunk();
+    o.setDataset(m.dataset);
+    o.setIndex(m.index);
+    o.setSha256(as_data(m.sha256.data(), m.sha256.size()));
+    o.setData(as_data(m.data.data(), m.data.size()));
+  }
+  void operator()(const TensorFrame& m) {
+    auto o = b.initTensorFrame();
+    o.setKind(static_cast<wire::TensorKind>(m.kind));
+    o.setVersion(m.version);
+    o.setStep(m.step);
+    o.setTaskId(m.task_id);
+    o.setFrameIndex(m.frame_index);
+    o.setFrameCount(m.frame_count);
+    o.setTotalBytes(m.total_bytes);
+    auto slices = o.initSlices(static_cast<unsigned>(m.slices.size()));
+    for (unsigned i = 0; i < m.slices.size(); ++i)
+      write(slices[i], m.slices[i]);
+  }
+  void operator()(const TaskAssignment& m) {
+    auto o = b.initTaskAssignment();
+    o.setTaskId(m.task_id);
+    o.setStep(m.step);
+    o.setMicroBatch(m.micro_batch);
+    o.setParamVersion(m.param_version);
+    o.setDataset(m.dataset);
+    auto starts = o.initWindowStarts(static_cast<unsigned>(m.window_starts.size()));
+    for (unsigned i = 0; i < m.window_starts.size(); ++i)
+      starts.set(i, m.window_starts[i]);
+    o.setWindowLength(m.window_length);
+  }
+  void operator()(const TaskResult& m) {
+    auto o = b.initTaskResult();
+    o.setTaskId(m.task_id);
+    o.setStep(m.step);
+    o.setMicroBatch(m.micro_batch);
+    o.setParamVersion(m.param_version);
+    o.setLoss(m.loss);
+    o.setTokens(m.tokens);
+    o.setComputeMs(m.compute_ms);
+    o.setGradientFrames(m.gradient_frames);
+    o.setErrorMessage(m.error_message);
+  }
+  void operator()(const ErrorReply& m) {
+    auto o = b.initError();
+    o.setCode(m.code);
+    o.setMessage(m.message);
+    o.setInReplyTo(m.in_reply_to);
+  }
+};
+
+size_t payload_hint(const Body& body) {
+  size_t n = 0;
+  if (auto* c = std::get_if<DataChunk>(&body))
+    n = c->data.size();
+  else if (auto* f = std::get_if<TensorFrame>(&body))
+    for (const auto& s : f->slices)
+      n += s.data.size() + s.name.size() + 8 * s.shape.size() + 64;
+  return n / sizeof(capnp::word) + 1024;
+}
+
+} // namespace
+
+std::vector<uint8_t> encode(const Envelope& e) {
+  // One first segment big enough for the payload keeps the message flat.
+  capnp::MallocMessageBuilder builder(static_cast<unsigned>(
+      std::min<size_t>(payload_hint(e.body), std::numeric_limits<unsigned>::max())));
+  auto root = builder.initRoot<wire::Envelope>();
+  root.setProtocolVersion(e.protocol_version);
+  root.setJobId(e.job_id);
+  root.setSender(e.sender);
+  root.setSentAtNs(e.sent_at_ns);
+  std::visit(BodyWriter{root.initBody()}, e.body);
+  auto segments = builder.getSegmentsForOutput();
+  size_t size = capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word);
+  std::vector<uint8_t> out(size);
+  // Same layout as messageToFlatArray, written straight into our buffer.
+  kj::ArrayOutputStream stream(kj::arrayPtr(out.data(), out.size()));
+  capnp::writeMessage(stream, segments);
+  return out;
+}
+
+// ---- decode -----------------------------------------------------------------
+
+namespace {
+
+struct DecodeFailure {
+  Errc code;
+  std::string message;
+};
+
+[[noreturn]] void fail(Errc code, std::string message) {
+  throw DecodeFailure{code, std::move(message)};
+}
+
+std::string text(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
+
+std::vector<uint8_t> bytes(capnp::Data::Reader d) {
+  return std::vector<uint8_t>(d.begin(), d.end());
+}
+
+DType read_dtype(wire::DType d, const std::string& where) {
+  auto v = static_cast<uint16_t>(d);
+  if (v > static_cast<uint16_t>(DType::u8))
+    fail(Errc::malformed_message, where + ": unknown dtype " + std::to_string(v));
+  return static_cast<DType>(v);
+}
+
+TensorSlice read_slice(wire::TensorSlice::Reader r, size_t i) {
+  TensorSlice s;
+  std::string where = "tensorFrame.slices[" + std::to_string(i) + "]";
+  if (!r.hasName() || r.getName().size() == 0)
+    fail(Errc::missing_field, where + ".name is missing");
+  s.name = text(r.getName());
+  where += " (" + s.name + ")";
+  s.dtype = read_dtype(r.getDtype(), where);
+  for (auto d : r.getShape())
+    s.shape.push_back(d);
+  s.offset_bytes = r.getOffsetBytes();
+  s.data = bytes(r.getData());
+  auto total = tensor_bytes(s.dtype, s.shape);
+  if (!total)
+    fail(Errc::malformed_message, where + ": shape overflows 64 bits");
+  size_t esz = dtype_size(s.dtype);
+  if (s.offset_bytes % esz != 0 || s.data.size() % esz != 0)
+    fail(Errc::malformed_message, where + ": slice is not aligned to whole elements");
+  if (s.offset_bytes > *total || s.data.size() > *total - s.offset_bytes)
+    fail(Errc::malformed_message, where + ": slice [" + std::to_string(s.offset_bytes) + ", +" +
+                                      std::to_string(s.data.size()) + ") exceeds the tensor's " +
+                                      std::to_string(*total) + " bytes");
+  return s;
+}
+
+Body read_body(wire::Envelope::Body::Reader b) {
+  switch (b.which()) {
+  case wire::Envelope::Body::PROBE_REQUEST:
+    return ProbeRequest{b.getProbeRequest().getNonce()};
+  case wire::Envelope::Body::NODE_STATUS: {
+    auto r = b.getNodeStatus();
+    NodeStatus m;
+    if (!r.hasNodeId())
+      fail(Errc::missing_field, "nodeStatus.nodeId is missing");
+    m.node_id = text(r.getNodeId());
+    m.nonce = r.getNonce();
+    m.uptime_ms = r.getUptimeMs();
+    m.pid = r.getPid();
+    m.actors_running = r.getActorsRunning();
+    m.supervised_actors = r.getSupervisedActors();
+    m.cpu_count = r.getCpuCount();
+    m.load1 = r.getLoad1();
+    m.process_cpu_seconds = r.getProcessCpuSeconds();
+    m.rss_bytes = r.getRssBytes();
+    m.mem_total_bytes = r.getMemTotalBytes();
+    m.mem_available_bytes = r.getMemAvailableBytes();
+    return m;
+  }
+  case wire::Envelope::Body::LOAD_REPORT: {
+    auto r = b.getLoadReport();
+    LoadReport m;
+    if (!r.hasWorker())
+      fail(Errc::missing_field, "loadReport.worker is missing");
+    m.worker = text(r.getWorker());
+    m.tasks_queued = r.getTasksQueued();
+    m.tasks_done = r.getTasksDone();
+    m.step_time_ms = r.getStepTimeMs();
+    m.cpu_load = r.getCpuLoad();
+    m.rss_bytes = r.getRssBytes();
+    m.mem_available_bytes = r.getMemAvailableBytes();
+    m.param_version = r.getParamVersion();
+    return m;
+  }
+  case wire::Envelope::Body::DATA_CHUNK: {
+    auto r = b.getDataChunk();
+    DataChunk m;
+    if (!r.hasDataset())
+      fail(Errc::missing_field, "dataChunk.dataset is missing");
+    m.dataset = text(r.getDataset());
+    m.index = r.getIndex();
+    auto h = r.getSha256();
+    if (h.size() != m.sha256.size())
+      fail(Errc::malformed_message,
+           "dataChunk.sha256 has " + std::to_string(h.size()) + " bytes, expected 32");
+    std::memcpy(m.sha256.data(), h.begin(), h.size());
+    if (!r.hasData())
+      fail(Errc::missing_field, "dataChunk.data is missing");
+    m.data = bytes(r.getData());
+    return m;
+  }
+  case wire::Envelope::Body::TENSOR_FRAME: {
+    auto r = b.getTensorFrame();
+    TensorFrame m;
+    auto kind = static_cast<uint16_t>(r.getKind());
+    if (kind > static_cast<uint16_t>(TensorKind::activations))
+      fail(Errc::malformed_message, "tensorFrame.kind " + std::to_string(kind) + " is unknown");
+    m.kind = static_cast<TensorKind>(kind);
+    m.version = r.getVersion();
+    m.step = r.getStep();
+    m.task_id = r.getTaskId();
+    m.frame_index = r.getFrameIndex();
+    m.frame_count = r.getFrameCount();
+    if (m.frame_count == 0 || m.frame_index >= m.frame_count)
+      fail(Errc::malformed_message, "tensorFrame: frame " + std::to_string(m.frame_index) + " of " +
+                                        std::to_string(m.frame_count));
+    m.total_bytes = r.getTotalBytes();
+    auto slices = r.getSlices();
+    m.slices.reserve(slices.size());
+    for (unsigned i = 0; i < slices.size(); ++i)
+      m.slices.push_back(read_slice(slices[i], i));
+    return m;
+  }
+  case wire::Envelope::Body::TASK_ASSIGNMENT: {
+    auto r = b.getTaskAssignment();
+    TaskAssignment m;
+    m.task_id = r.getTaskId();
+    m.step = r.getStep();
+    m.micro_batch = r.getMicroBatch();
+    m.param_version = r.getParamVersion();
+    if (!r.hasDataset())
+      fail(Errc::missing_field, "taskAssignment.dataset is missing");
+    m.dataset = text(r.getDataset());
+    for (auto s : r.getWindowStarts())
+      m.window_starts.push_back(s);
+    m.window_length = r.getWindowLength();
+    if (m.window_length == 0)
+      fail(Errc::missing_field, "taskAssignment.windowLength is missing");
+    return m;
+  }
+  case wire::Envelope::Body::TASK_RESULT: {
+    auto r = b.getTaskResult();
+    TaskResult m;
+    m.task_id = r.getTaskId();
+    m.step = r.getStep();
+    m.micro_batch = r.getMicroBatch();
+    m.param_version = r.getParamVersion();
+    m.loss = r.getLoss();
+    m.tokens = r.getTokens();
+    m.compute_ms = r.getComputeMs();
+    m.gradient_frames = r.getGradientFrames();
+    m.error_message = text(r.getErrorMessage());
+    return m;
+  }
+  case wire::Envelope::Body::ERROR: {
+    auto r = b.getError();
+    ErrorReply m;
+    if (!r.hasCode())
+      fail(Errc::missing_field, "error.code is missing");
+    m.code = text(r.getCode());
+    m.message = text(r.getMessage());
+    m.in_reply_to = text(r.getInReplyTo());
+    return m;
+  }
+  }
+  fail(Errc::malformed_message, "unknown message kind " +
+                                    std::to_string(static_cast<unsigned>(b.which())) +
+                                    " (sent by a newer protocol?)");
+}
+
+} // namespace
+
+Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+  if (size > limits.max_message_bytes)
+    return make_error(Errc::oversized_message, "message of " + std::to_string(size) +
+                                                   " bytes exceeds the limit of " +
+                                                   std::to_string(limits.max_message_bytes));
+  if (size < sizeof(capnp::word) || size % sizeof(capnp::word) != 0)
+    return make_error(Errc::malformed_message, "message of " + std::to_string(size) +
+                                                   " bytes is not a whole number of 8-byte words "
+                                                   "(truncated?)");
+  // FlatArrayMessageReader needs 8-byte alignment; copy only when unaligned.
+  kj::Array<capnp::word> copy;
+  const capnp::word* words = reinterpret_cast<const capnp::word*>(data);
+  if (reinterpret_cast<uintptr_t>(data) % alignof(capnp::word) != 0) {
+    copy = kj::heapArray<capnp::word>(size / sizeof(capnp::word));
+    std::memcpy(copy.begin(), data, size);
+    words = copy.begin();
+  }
+  Envelope out;
+  std::string kind = "unknown";
+  try {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = limits.max_message_bytes / sizeof(capnp::word) + 1024;
+    options.nestingLimit = 16;
+    kj::ArrayPtr<const capnp::word> view(words, size / sizeof(capnp::word));
+    capnp::FlatArrayMessageReader reader(view, options);
+    if (reader.getEnd() != view.end())
+      return make_error(Errc::malformed_message,
+                        std::to_string((view.end() - reader.getEnd()) * sizeof(capnp::word)) +
+                            " trailing bytes after the message");
+    auto root = reader.getRoot<wire::Envelope>();
+    out.protocol_version = root.getProtocolVersion();
+    if (out.protocol_version != msg::protocol_version)
+      return make_error(Errc::protocol_version, "protocol version " +
+                                                    std::to_string(out.protocol_version) +
+                                                    " is not supported (this build speaks " +
+                                                    std::to_string(msg::protocol_version) + ")");
+    out.job_id = text(root.getJobId());
+    out.sender = text(root.getSender());
+    out.sent_at_ns = root.getSentAtNs();
+    if (out.sender.empty())
+      return make_error(Errc::missing_field, "envelope.sender is missing");
+    out.body = read_body(root.getBody());
+  } catch (const DecodeFailure& f) {
+    return make_error(f.code, f.message);
+  } catch (const kj::Exception& e) {
+    std::string what = e.getDescription().cStr();
+    Errc code = what.find("traversal limit") != std::string::npos ? Errc::oversized_message
+                                                                  : Errc::malformed_message;
+    return make_error(code, "invalid Cap'n Proto message: " + what);
+  }
+  return out;
+}
+
+// ---- tensor frames ----------------------------------------------------------
+
+std::vector<TensorFrame> split_tensors(const std::vector<Tensor>& tensors,
+                                       const TensorFrame& header, size_t max_frame_bytes) {
+  if (max_frame_bytes == 0)
+    max_frame_bytes = default_frame_bytes;
+  uint64_t total = 0;
+  for (const auto& t : tensors)
+    total += t.data.size();
+  std::vector<TensorFrame> frames;
+  auto new_frame = [&] {
+    TensorFrame f;
+    f.kind = header.kind;
+    f.version = header.version;
+    f.step = header.step;
+    f.task_id = header.task_id;
+    f.total_bytes = total;
+    frames.push_back(std::move(f));
+  };
+  new_frame();
+  size_t room = max_frame_bytes;
+  for (const auto& t : tensors) {
+    const size_t esz = dtype_size(t.dtype);
+    size_t off = 0;
+    do {
+      if (room < esz) {
+        new_frame();
+        room = max_frame_bytes;
+      }
+      size_t take = std::min(t.data.size() - off, room);
+      take -= take % esz;
+      TensorSlice s;
+      s.name = t.name;
+      s.dtype = t.dtype;
+      s.shape = t.shape;
+      s.offset_bytes = off;
+      s.data.assign(t.data.begin() + static_cast<ptrdiff_t>(off),
+                    t.data.begin() + static_cast<ptrdiff_t>(off + take));
+      frames.back().slices.push_back(std::move(s));
+      off += take;
+      room -= take;
+    } while (off < t.data.size());
+  }
+  for (uint32_t i = 0; i < frames.size(); ++i) {
+    frames[i].frame_index = i;
+    frames[i].frame_count = static_cast<uint32_t>(frames.size());
+  }
+  return frames;
+}
+
+Status FrameAssembler::add(TensorFrame frame) {
+  if (!header_) {
+    header_ = frame;
+    header_->slices.clear();
+    seen_.assign(frame.frame_count, false);
+  }
+  const auto& h = *header_;
+  if (frame.kind != h.kind || frame.version != h.version || frame.step != h.step ||
+      frame.task_id != h.task_id || frame.frame_count != h.frame_count ||
+      frame.total_bytes != h.total_bytes)
+    return make_error(Errc::malformed_message,
+                      "frame " + std::to_string(frame.frame_index) + " belongs to another set");
+  if (frame.frame_index >= seen_.size())
+    return make_error(Errc::malformed_message,
+                      "frame index " + std::to_string(frame.frame_index) + " out of range");
+  if (seen_[frame.frame_index])
+    return make_error(Errc::malformed_message,
+                      "duplicate frame " + std::to_string(frame.frame_index));
+  // Check every slice before applying any, so a bad frame changes nothing.
+  for (const auto& s : frame.slices) {
+    auto bytes = tensor_bytes(s.dtype, s.shape);
+    if (!bytes || s.offset_bytes > *bytes || s.data.size() > *bytes - s.offset_bytes)
+      return make_error(Errc::malformed_message, "slice of " + s.name + " exceeds its tensor");
+    auto it = tensors_.find(s.name);
+    if (it != tensors_.end() &&
+        (it->second.tensor.dtype != s.dtype || it->second.tensor.shape != s.shape))
+      return make_error(Errc::malformed_message,
+                        "slices of " + s.name + " disagree on dtype or shape");
+  }
+  seen_[frame.frame_index] = true;
+  ++frames_seen_;
+  for (auto& s : frame.slices) {
+    auto it = tensors_.find(s.name);
+    if (it == tensors_.end()) {
+      Partial p;
+      p.tensor.name = s.name;
+      p.tensor.dtype = s.dtype;
+      p.tensor.shape = s.shape;
+      p.tensor.data.resize(*tensor_bytes(s.dtype, s.shape));
+      it = tensors_.emplace(s.name, std::move(p)).first;
+      order_.push_back(s.name);
+    }
+    std::memcpy(it->second.tensor.data.data() + s.offset_bytes, s.data.data(), s.data.size());
+    it->second.filled += s.data.size();
+  }
+  return Ok{};
+}
+
+bool FrameAssembler::complete() const {
+  return header_ && frames_seen_ == seen_.size();
+}
+
+Result<std::vector<Tensor>> FrameAssembler::take() {
+  if (!complete())
+    return make_error(Errc::malformed_message,
+                      "frame set incomplete: " + std::to_string(frames_seen_) + " of " +
+                          std::to_string(seen_.size()) + " frames");
+  std::vector<Tensor> out;
+  uint64_t total = 0;
+  for (const auto& name : order_) {
+    auto& p = tensors_.at(name);
+    if (p.filled != p.tensor.data.size())
+      return make_error(Errc::malformed_message,
+                        "tensor " + name + " has " + std::to_string(p.filled) + " of " +
+                            std::to_string(p.tensor.data.size()) + " bytes");
+    total += p.filled;
+    out.push_back(std::move(p.tensor));
+  }
+  if (total != header_->total_bytes)
+    return make_error(Errc::malformed_message, "frame set carries " + std::to_string(total) +
+                                                   " bytes, header says " +
+                                                   std::to_string(header_->total_bytes));
+  *this = FrameAssembler{};
+  return out;
+}
+
+} // namespace orbitrain::msg

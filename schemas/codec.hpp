@@ -1,0 +1,80 @@
+// Bytes <-> messages. encode() writes an Envelope as one flat Cap'n Proto
+// message; decode() reads one back into owned values and validates it: a
+// wrong protocol version, truncated or oversized input, a traversal-limit
+// violation, a missing required field or an inconsistent tensor slice is an
+// Error naming the problem (and the message kind when it is known), never a
+// crash or an exception.
+//
+// Tensors larger than a frame are split by split_tensors() into TensorFrames
+// of at most `max_frame_bytes` of data each; a FrameAssembler puts a set back
+// together from frames arriving in any order.
+#pragma once
+
+#include "core/result.hpp"
+#include "schemas/messages.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace orbitrain::msg {
+
+/// Frames of a few MiB keep CAF's I/O thread responsive (stack-notes.md).
+inline constexpr size_t default_frame_bytes = size_t{4} << 20;
+
+struct DecodeLimits {
+  /// Larger inputs are refused before parsing.
+  size_t max_message_bytes = size_t{64} << 20;
+};
+
+std::vector<uint8_t> encode(const Envelope& envelope);
+
+Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
+inline Result<Envelope> decode(const std::vector<uint8_t>& bytes, const DecodeLimits& limits = {}) {
+  return decode(bytes.data(), bytes.size(), limits);
+}
+
+/// A whole tensor, as split_tensors takes it and FrameAssembler yields it.
+struct Tensor {
+  std::string name;
+  DType dtype = DType::f32;
+  std::vector<uint64_t> shape;
+  std::vector<uint8_t> data; // little-endian, product(shape) * dtype_size bytes
+};
+
+/// Bytes a tensor of `dtype` and `shape` has; nullopt on overflow.
+std::optional<uint64_t> tensor_bytes(DType dtype, const std::vector<uint64_t>& shape);
+
+/// Splits `tensors` into frames carrying at most `max_frame_bytes` of tensor
+/// data each (at least one frame, even for no tensors). `header` supplies
+/// kind, version, step and task id; indices, counts and totals are filled in.
+std::vector<TensorFrame> split_tensors(const std::vector<Tensor>& tensors,
+                                       const TensorFrame& header,
+                                       size_t max_frame_bytes = default_frame_bytes);
+
+/// Collects the frames of one set (same kind, version, step and task id).
+class FrameAssembler {
+public:
+  /// Adds a frame; an error if it does not fit the set (other set, index out
+  /// of range, duplicate index, slices that overlap, overflow or disagree).
+  Status add(TensorFrame frame);
+  bool complete() const;
+  /// The tensors in the order they first appeared; only when complete().
+  Result<std::vector<Tensor>> take();
+
+private:
+  struct Partial {
+    Tensor tensor;
+    uint64_t filled = 0;
+  };
+  std::optional<TensorFrame> header_; // first frame's header (no slices)
+  std::vector<bool> seen_;
+  size_t frames_seen_ = 0;
+  std::vector<std::string> order_;
+  std::map<std::string, Partial> tensors_;
+};
+
+} // namespace orbitrain::msg

@@ -1,0 +1,123 @@
+// Owned C++ value types of the messages in wire.capnp, one struct per
+// Cap'n Proto struct, field for field. Actors build and read these; only
+// codec.cpp touches the generated Cap'n Proto classes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace orbitrain::msg {
+
+/// The protocol version this build speaks (wire.capnp protocolVersion).
+inline constexpr uint16_t protocol_version = 1;
+
+struct ProbeRequest {
+  uint64_t nonce = 0;
+};
+
+struct NodeStatus {
+  std::string node_id;
+  uint64_t nonce = 0;
+  uint64_t uptime_ms = 0;
+  uint32_t pid = 0;
+  uint32_t actors_running = 0;
+  uint32_t supervised_actors = 0;
+  uint32_t cpu_count = 0;
+  double load1 = 0;
+  double process_cpu_seconds = 0;
+  uint64_t rss_bytes = 0;
+  uint64_t mem_total_bytes = 0;
+  uint64_t mem_available_bytes = 0;
+};
+
+struct LoadReport {
+  std::string worker;
+  uint32_t tasks_queued = 0;
+  uint64_t tasks_done = 0;
+  double step_time_ms = 0;
+  double cpu_load = 0;
+  uint64_t rss_bytes = 0;
+  uint64_t mem_available_bytes = 0;
+  uint64_t param_version = 0;
+};
+
+struct DataChunk {
+  std::string dataset;
+  uint64_t index = 0;
+  std::array<uint8_t, 32> sha256{};
+  std::vector<uint8_t> data;
+};
+
+enum class DType : uint8_t { f32, bf16, f16, f64, i32, i64, u8 };
+
+/// Bytes per element of `t`.
+size_t dtype_size(DType t);
+const char* to_string(DType t);
+
+enum class TensorKind : uint8_t { parameters, gradients, optimizer_state, activations };
+
+struct TensorSlice {
+  std::string name;
+  DType dtype = DType::f32;
+  std::vector<uint64_t> shape;
+  uint64_t offset_bytes = 0;
+  std::vector<uint8_t> data;
+};
+
+struct TensorFrame {
+  TensorKind kind = TensorKind::parameters;
+  uint64_t version = 0;
+  uint64_t step = 0;
+  uint64_t task_id = 0;
+  uint32_t frame_index = 0;
+  uint32_t frame_count = 1;
+  uint64_t total_bytes = 0;
+  std::vector<TensorSlice> slices;
+};
+
+struct TaskAssignment {
+  uint64_t task_id = 0;
+  uint64_t step = 0;
+  uint32_t micro_batch = 0;
+  uint64_t param_version = 0;
+  std::string dataset;
+  std::vector<uint64_t> window_starts;
+  uint32_t window_length = 0;
+};
+
+struct TaskResult {
+  uint64_t task_id = 0;
+  uint64_t step = 0;
+  uint32_t micro_batch = 0;
+  uint64_t param_version = 0;
+  double loss = 0;
+  uint64_t tokens = 0;
+  double compute_ms = 0;
+  uint32_t gradient_frames = 0;
+  std::string error_message;
+};
+
+struct ErrorReply {
+  std::string code;
+  std::string message;
+  std::string in_reply_to;
+};
+
+using Body = std::variant<ProbeRequest, NodeStatus, LoadReport, DataChunk, TensorFrame,
+                          TaskAssignment, TaskResult, ErrorReply>;
+
+/// Name of the message kind held by `body`, e.g. "dataChunk" (as in wire.capnp).
+const char* kind_name(const Body& body);
+
+struct Envelope {
+  uint16_t protocol_version = msg::protocol_version;
+  std::string job_id;
+  std::string sender;
+  uint64_t sent_at_ns = 0;
+  Body body;
+};
+
+} // namespace orbitrain::msg

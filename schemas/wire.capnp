@@ -1,0 +1,199 @@
+# The wire format of orbitrain: every message that crosses a process boundary
+# (satellite to satellite, ground to satellite) is one Envelope, serialized as
+# a flat Cap'n Proto message. CAF carries the bytes; schemas/codec.hpp turns
+# them into owned C++ values and back, and validates them.
+#
+# Rules: document each field after its declaration; never reuse or renumber a
+# field; add new fields at the end with the next number; bump protocolVersion
+# only for changes an older reader cannot safely ignore.
+@0xcc39e2155092bef9;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("orbitrain::wire");
+
+const protocolVersion :UInt16 = 1;
+# The version this build speaks. A reader rejects any other.
+
+struct Envelope {
+  protocolVersion @0 :UInt16;
+  # Version of this schema the sender speaks.
+  jobId @1 :Text;
+  # Job the message belongs to; empty for node-level traffic such as probes.
+  sender @2 :Text;
+  # Satellite id of the sender, or "ground" for the ground station. Required.
+  sentAtNs @3 :UInt64;
+  # Sender's wall clock when it sent, nanoseconds since the Unix epoch.
+  body :union {
+  # The kind of the message and its content.
+    probeRequest @4 :ProbeRequest;
+    nodeStatus @5 :NodeStatus;
+    loadReport @6 :LoadReport;
+    dataChunk @7 :DataChunk;
+    tensorFrame @8 :TensorFrame;
+    taskAssignment @9 :TaskAssignment;
+    taskResult @10 :TaskResult;
+    error @11 :ErrorReply;
+  }
+}
+
+struct ProbeRequest {
+  nonce @0 :UInt64;
+  # Echoed in the NodeStatus reply, to pair replies with requests.
+}
+
+struct NodeStatus {
+  nodeId @0 :Text;
+  # Satellite id of the reporting node.
+  nonce @1 :UInt64;
+  # The nonce of the ProbeRequest this answers.
+  uptimeMs @2 :UInt64;
+  # Milliseconds since the node started.
+  pid @3 :UInt32;
+  # Process id of the node on its host.
+  actorsRunning @4 :UInt32;
+  # Actors alive in the node's actor system (including system actors).
+  supervisedActors @5 :UInt32;
+  # Actors spawned on the node by others, under its supervisor.
+  cpuCount @6 :UInt32;
+  # Online CPUs of the host.
+  load1 @7 :Float64;
+  # 1-minute load average of the host.
+  processCpuSeconds @8 :Float64;
+  # CPU time the node process has used.
+  rssBytes @9 :UInt64;
+  # Resident memory of the node process.
+  memTotalBytes @10 :UInt64;
+  # Memory of the host.
+  memAvailableBytes @11 :UInt64;
+  # Memory the host can still give out.
+}
+
+struct LoadReport {
+  worker @0 :Text;
+  # Satellite id of the reporting worker.
+  tasksQueued @1 :UInt32;
+  # Tasks assigned to the worker and not yet finished.
+  tasksDone @2 :UInt64;
+  # Tasks the worker finished in this job.
+  stepTimeMs @3 :Float64;
+  # Moving average of the time one task takes.
+  cpuLoad @4 :Float64;
+  # 1-minute load average divided by the CPU count.
+  rssBytes @5 :UInt64;
+  # Resident memory of the worker's node.
+  memAvailableBytes @6 :UInt64;
+  # Memory the host can still give out.
+  paramVersion @7 :UInt64;
+  # Version of the parameters the worker holds.
+}
+
+struct DataChunk {
+  dataset @0 :Text;
+  # Name of the dataset the chunk belongs to.
+  index @1 :UInt64;
+  # Position of the chunk in the dataset, from 0.
+  sha256 @2 :Data;
+  # SHA-256 of `data`, 32 bytes: the chunk's key in every store.
+  data @3 :Data;
+  # The chunk's bytes.
+}
+
+enum DType {
+  f32 @0;
+  bf16 @1;
+  f16 @2;
+  f64 @3;
+  i32 @4;
+  i64 @5;
+  u8 @6;
+}
+
+enum TensorKind {
+  parameters @0;
+  # Model parameters of version `version`.
+  gradients @1;
+  # Gradients computed on parameters of version `version`.
+  optimizerState @2;
+  # AdamW moments, for checkpoints.
+  activations @3;
+  # Activations or their gradients between pipeline stages.
+}
+
+struct TensorSlice {
+  name @0 :Text;
+  # Tensor name, e.g. "transformer.h.0.attn.c_attn.weight".
+  dtype @1 :DType;
+  # Element type of the whole tensor.
+  shape @2 :List(UInt64);
+  # Shape of the whole tensor, outermost first.
+  offsetBytes @3 :UInt64;
+  # Where `data` starts within the whole tensor's bytes.
+  data @4 :Data;
+  # A contiguous run of the tensor's little-endian bytes.
+}
+
+struct TensorFrame {
+  kind @0 :TensorKind;
+  # What the tensors are.
+  version @1 :UInt64;
+  # Parameter version the tensors belong to or were computed on.
+  step @2 :UInt64;
+  # Training step.
+  taskId @3 :UInt64;
+  # Task the frame answers (gradients), 0 otherwise.
+  frameIndex @4 :UInt32;
+  # Position of this frame in its set, from 0.
+  frameCount @5 :UInt32;
+  # Frames in the set; a set is complete when all have arrived.
+  totalBytes @6 :UInt64;
+  # Bytes of tensor data in the whole set.
+  slices @7 :List(TensorSlice);
+  # The pieces of tensors this frame carries.
+}
+
+struct TaskAssignment {
+  taskId @0 :UInt64;
+  # Unique within the job; makes results idempotent.
+  step @1 :UInt64;
+  # Training step the micro-batch belongs to.
+  microBatch @2 :UInt32;
+  # Index of the micro-batch within its step.
+  paramVersion @3 :UInt64;
+  # Parameter version to compute on.
+  dataset @4 :Text;
+  # Dataset to read the windows from.
+  windowStarts @5 :List(UInt64);
+  # Byte offsets in the dataset where the micro-batch's windows start.
+  windowLength @6 :UInt32;
+  # Tokens per window (block_size + 1).
+}
+
+struct TaskResult {
+  taskId @0 :UInt64;
+  # The task this answers.
+  step @1 :UInt64;
+  # Its step.
+  microBatch @2 :UInt32;
+  # Its micro-batch index.
+  paramVersion @3 :UInt64;
+  # Parameter version the gradients were computed on.
+  loss @4 :Float64;
+  # Mean cross-entropy of the micro-batch.
+  tokens @5 :UInt64;
+  # Tokens in the micro-batch.
+  computeMs @6 :Float64;
+  # Time forward and backward took.
+  gradientFrames @7 :UInt32;
+  # TensorFrames (kind gradients, same taskId) that carry the gradients.
+  errorMessage @8 :Text;
+  # Non-empty when the task failed; then no gradients follow.
+}
+
+struct ErrorReply {
+  code @0 :Text;
+  # Stable error name, e.g. "malformed_message".
+  message @1 :Text;
+  # What went wrong, for a person.
+  inReplyTo @2 :Text;
+  # Kind of the message that caused the error, or "unknown".
+}
