@@ -1,0 +1,89 @@
+// Engine: the oneDNN-backed operations the model is built from. It owns one
+// oneDNN CPU engine and stream and a cache of primitives keyed by shape, so
+// each primitive is created once and reused on every step. oneDNN threads with
+// OpenMP: call an Engine from a single thread only (each calling thread gets
+// its own OpenMP pool), and set the thread count with omp_set_num_threads.
+//
+// Matmuls run in f32, or in bf16 (inputs rounded to bf16, f32 accumulation and
+// f32 output) when the Engine is built with Precision::bf16. Layer norm and
+// GELU always run in f32. Every op has a plain twin in reference.hpp.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace orbitrain::compute {
+
+enum class Precision { f32, bf16 };
+[[nodiscard]] Precision parse_precision(const std::string& s); // "f32" | "bf16"
+[[nodiscard]] const char* to_string(Precision p);
+
+// C = op(A) * op(B) (+ bias) (+ C if accumulate), batched: for each of `batch`
+// matrices, A is logically (M,K), B (K,N), C (M,N), all row-major and dense.
+// trans_a: A is stored as (K,M). trans_b: B is stored as (N,K) (PyTorch's Linear
+// weight layout). bias, when given, is (N) and broadcast over rows.
+struct MatmulShape {
+  int64_t batch = 1, M = 0, N = 0, K = 0;
+  bool trans_a = false, trans_b = false, accumulate = false, bias = false;
+  auto key() const { return std::tie(batch, M, N, K, trans_a, trans_b, accumulate, bias); }
+  bool operator<(const MatmulShape& o) const { return key() < o.key(); }
+};
+
+class Engine {
+public:
+  explicit Engine(Precision precision = Precision::f32);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  ~Engine();
+
+  [[nodiscard]] Precision precision() const { return precision_; }
+
+  // c (batch,M,N) = a * b (+ bias) (+ c); see MatmulShape.
+  void matmul(float* c, const float* a, const float* b, const float* bias, const MatmulShape& s);
+
+  // out (rows,C) = (x - mean) / sqrt(var + 1e-5) * w + b; mean, var are (rows)
+  // and are kept for the backward pass. b may be null (no shift).
+  void layernorm_forward(float* out, float* mean, float* var, const float* x, const float* w,
+                         const float* b, int64_t rows, int64_t C);
+  // dx (rows,C) is overwritten; dw, db (C) are accumulated (+=). db null when b is.
+  void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
+                          const float* mean, const float* var, const float* w, const float* b,
+                          int64_t rows, int64_t C);
+
+  // out (n) = gelu_erf(x); may run in place.
+  void gelu_forward(float* out, const float* x, int64_t n);
+  // dx (n) = dout * gelu_erf'(x) (overwritten); may alias dout.
+  void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
+
+  // Number of primitives created so far (to check that they are reused).
+  [[nodiscard]] size_t primitives_created() const { return created_; }
+
+private:
+  struct LnPrims;
+  struct EltPrims;
+  struct MmPrim {
+    dnnl::matmul prim;
+    dnnl::memory::desc a, b, c, bias;
+  };
+  MmPrim& matmul_prim(const MatmulShape& s);
+  LnPrims& ln_prims(int64_t rows, int64_t C, bool shift);
+  EltPrims& elt_prims(int64_t n);
+  uint16_t* to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n);
+
+  Precision precision_;
+  dnnl::engine eng_;
+  dnnl::stream stream_;
+  std::map<MatmulShape, MmPrim> mm_;
+  std::map<std::tuple<int64_t, int64_t, bool>, std::unique_ptr<LnPrims>> ln_;
+  std::map<int64_t, std::unique_ptr<EltPrims>> elt_;
+  std::vector<uint16_t> bf_a_, bf_b_;
+  std::vector<float> ln_dw_, ln_db_;
+  size_t created_ = 0;
+};
+
+} // namespace orbitrain::compute

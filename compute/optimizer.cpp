@@ -1,0 +1,70 @@
+// AdamW, clipping and the learning-rate schedule (see optimizer.hpp).
+#include "compute/optimizer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace orbitrain::compute {
+
+float LrSchedule::at(int step) const {
+  if (step < warmup_steps)
+    return lr * float(step + 1) / float(warmup_steps + 1);
+  if (step > decay_steps)
+    return min_lr;
+  const double ratio =
+      double(step - warmup_steps) / double(std::max(1, decay_steps - warmup_steps));
+  const double coeff = 0.5 * (1.0 + std::cos(M_PI * ratio));
+  return float(min_lr + coeff * (double(lr) - min_lr));
+}
+
+double grad_norm(const float* g, size_t n) {
+  double s = 0.0;
+  for (size_t i = 0; i < n; ++i)
+    s += double(g[i]) * g[i];
+  return std::sqrt(s);
+}
+
+double clip_grad_norm(float* g, size_t n, double max_norm) {
+  const double norm = grad_norm(g, n);
+  if (max_norm > 0.0) {
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) {
+      const float c = float(coef);
+      for (size_t i = 0; i < n; ++i)
+        g[i] *= c;
+    }
+  }
+  return norm;
+}
+
+AdamW::AdamW(std::vector<ParamSpec> specs, AdamWConfig cfg) : specs_(std::move(specs)), cfg_(cfg) {
+  const size_t n = specs_.empty() ? 0 : specs_.back().offset + specs_.back().numel;
+  m_.resize(n);
+  v_.resize(n);
+}
+
+void AdamW::step(float* params, const float* grads, float lr) {
+  ++t_;
+  const float b1 = cfg_.beta1, b2 = cfg_.beta2, eps = cfg_.eps;
+  const float bc1 = 1.f - float(std::pow(double(b1), double(t_)));
+  const float bc2_sqrt = float(std::sqrt(1.0 - std::pow(double(b2), double(t_))));
+  const float step_size = lr / bc1;
+  for (const ParamSpec& s : specs_) {
+    float* p = params + s.offset;
+    const float* g = grads + s.offset;
+    float* m = m_.data() + s.offset;
+    float* v = v_.data() + s.offset;
+    const float decay = s.decay ? 1.f - lr * cfg_.weight_decay : 1.f;
+    const int64_t n = int64_t(s.numel);
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      p[i] *= decay;
+      m[i] = b1 * m[i] + (1.f - b1) * g[i];
+      v[i] = b2 * v[i] + (1.f - b2) * g[i] * g[i];
+      const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+      p[i] -= step_size * m[i] / denom;
+    }
+  }
+}
+
+} // namespace orbitrain::compute

@@ -1,0 +1,209 @@
+// Every fast op (oneDNN Engine ops and kernels.hpp) against its plain
+// reference twin in reference.hpp, on shapes like the model's. Tolerances:
+// f32 ops agree to 1e-5 relative (+1e-6 absolute, more where a long
+// reduction feeds the result); bf16 matmuls to the error of rounding inputs
+// to 8 mantissa bits (2e-2 relative of the result scale).
+#include "compute/engine.hpp"
+#include "compute/kernels.hpp"
+#include "compute/reference.hpp"
+#include "tests/compute/test_util.hpp"
+
+#include <cmath>
+#include <gtest/gtest.h>
+#include <vector>
+
+namespace orbitrain::compute {
+namespace {
+
+using testing::all_close;
+using testing::randn;
+
+class MatmulTest : public ::testing::TestWithParam<MatmulShape> {};
+
+TEST_P(MatmulTest, MatchesReferenceF32) {
+  const MatmulShape s = GetParam();
+  Engine e;
+  auto a = randn(size_t(s.batch * s.M * s.K), 1);
+  auto b = randn(size_t(s.batch * s.K * s.N), 2);
+  auto bias = randn(size_t(s.N), 3);
+  auto c = randn(size_t(s.batch * s.M * s.N), 4);
+  auto c_ref = c;
+  e.matmul(c.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
+  ref::matmul(c_ref.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
+  // Entries are sums of K products of N(0,1) values: scale ~ sqrt(K).
+  EXPECT_TRUE(all_close(c, c_ref, 1e-5, 1e-5 * std::sqrt(double(s.K))));
+}
+
+TEST_P(MatmulTest, MatchesReferenceBf16) {
+  const MatmulShape s = GetParam();
+  Engine e(Precision::bf16);
+  auto a = randn(size_t(s.batch * s.M * s.K), 1);
+  auto b = randn(size_t(s.batch * s.K * s.N), 2);
+  auto bias = randn(size_t(s.N), 3);
+  auto c = randn(size_t(s.batch * s.M * s.N), 4);
+  auto c_ref = c;
+  e.matmul(c.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
+  ref::matmul(c_ref.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
+  EXPECT_TRUE(all_close(c, c_ref, 0.0, 2e-2 * std::sqrt(double(s.K))));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, MatmulTest,
+    ::testing::Values(MatmulShape{1, 37, 48, 16, false, true, false, true},   // linear fwd
+                      MatmulShape{1, 37, 16, 48, false, false, false, false}, // linear dx
+                      MatmulShape{1, 48, 16, 37, true, false, true, false},   // linear dW +=
+                      MatmulShape{6, 9, 9, 8, false, true, false, false},     // q k^T
+                      MatmulShape{6, 9, 8, 9, true, false, false, false},     // att^T dy
+                      MatmulShape{1, 64, 96, 128, false, true, true, true}),
+    [](const ::testing::TestParamInfo<MatmulShape>& i) {
+      const MatmulShape& s = i.param;
+      return "b" + std::to_string(s.batch) + "_m" + std::to_string(s.M) + "_n" +
+             std::to_string(s.N) + "_k" + std::to_string(s.K) + (s.trans_a ? "_ta" : "") +
+             (s.trans_b ? "_tb" : "") + (s.accumulate ? "_acc" : "") + (s.bias ? "_bias" : "");
+    });
+
+TEST(EngineTest, ReusesPrimitives) {
+  Engine e;
+  std::vector<float> a(64), b(64), c(64);
+  const MatmulShape s{1, 8, 8, 8, false, false, false, false};
+  e.matmul(c.data(), a.data(), b.data(), nullptr, s);
+  const size_t n = e.primitives_created();
+  for (int i = 0; i < 3; ++i)
+    e.matmul(c.data(), a.data(), b.data(), nullptr, s);
+  EXPECT_EQ(e.primitives_created(), n);
+  EXPECT_THROW(e.matmul(c.data(), a.data(), b.data(), b.data(), s), std::invalid_argument);
+}
+
+class LayerNormTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(LayerNormTest, ForwardAndBackwardMatchReference) {
+  const bool shift = GetParam();
+  const int64_t rows = 33, C = 48;
+  Engine e;
+  auto x = randn(size_t(rows * C), 5, 2.f);
+  for (int64_t r = 0; r < rows; ++r) // non-zero row means
+    for (int64_t i = 0; i < C; ++i)
+      x[size_t(r * C + i)] += float(r % 5) - 2.f;
+  auto w = randn(size_t(C), 6), b = randn(size_t(C), 7), dout = randn(size_t(rows * C), 8);
+  std::vector<float> out(x.size()), mean(static_cast<size_t>(rows)), var(static_cast<size_t>(rows));
+  std::vector<float> out_r(x.size()), mean_r(static_cast<size_t>(rows)),
+      var_r(static_cast<size_t>(rows));
+  e.layernorm_forward(out.data(), mean.data(), var.data(), x.data(), w.data(),
+                      shift ? b.data() : nullptr, rows, C);
+  ref::layernorm_forward(out_r.data(), mean_r.data(), var_r.data(), x.data(), w.data(),
+                         shift ? b.data() : nullptr, rows, C);
+  EXPECT_TRUE(all_close(out, out_r, 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(mean, mean_r, 1e-5, 1e-6));
+  EXPECT_TRUE(all_close(var, var_r, 1e-5, 1e-6));
+
+  std::vector<float> dx(x.size()), dw(size_t(C), 1.f), db(size_t(C), 1.f);
+  std::vector<float> dx_r(x.size()), dw_r(size_t(C), 1.f), db_r(size_t(C), 1.f);
+  e.layernorm_backward(dx.data(), dw.data(), shift ? db.data() : nullptr, dout.data(), x.data(),
+                       mean.data(), var.data(), w.data(), shift ? b.data() : nullptr, rows, C);
+  ref::layernorm_backward(dx_r.data(), dw_r.data(), shift ? db_r.data() : nullptr, dout.data(),
+                          x.data(), w.data(), rows, C);
+  EXPECT_TRUE(all_close(dx, dx_r, 1e-4, 1e-5));
+  EXPECT_TRUE(all_close(dw, dw_r, 1e-5, 1e-5)); // accumulated onto 1
+  EXPECT_TRUE(all_close(db, db_r, 1e-5, 1e-5));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shift, LayerNormTest, ::testing::Bool());
+
+TEST(GeluTest, ForwardAndBackwardMatchReference) {
+  const int64_t n = 4099;
+  Engine e;
+  auto x = randn(size_t(n), 9, 3.f), dout = randn(size_t(n), 10);
+  std::vector<float> y(static_cast<size_t>(n)), y_r(static_cast<size_t>(n)),
+      dx(static_cast<size_t>(n)), dx_r(static_cast<size_t>(n));
+  e.gelu_forward(y.data(), x.data(), n);
+  ref::gelu_forward(y_r.data(), x.data(), n);
+  EXPECT_TRUE(all_close(y, y_r, 1e-5, 1e-6));
+  e.gelu_backward(dx.data(), dout.data(), x.data(), n);
+  ref::gelu_backward(dx_r.data(), dout.data(), x.data(), n);
+  EXPECT_TRUE(all_close(dx, dx_r, 1e-5, 1e-6));
+  // In place, as the model uses it.
+  std::vector<float> d = dout;
+  e.gelu_backward(d.data(), d.data(), x.data(), n);
+  EXPECT_TRUE(all_close(d, dx_r, 1e-5, 1e-6));
+}
+
+TEST(KernelTest, CausalSoftmaxMatchesReference) {
+  const int64_t N = 5;
+  const int T = 17;
+  auto att = randn(size_t(N * T * T), 11, 3.f);
+  auto att_r = att;
+  causal_softmax_forward(att.data(), 0.25f, N, T);
+  ref::causal_softmax_forward(att_r.data(), 0.25f, N, T);
+  EXPECT_TRUE(all_close(att, att_r, 1e-5, 1e-7));
+  EXPECT_EQ(att[1], 0.f); // row 0 sees only position 0
+  EXPECT_FLOAT_EQ(att[0], 1.f);
+  auto datt = randn(att.size(), 12);
+  std::vector<float> d(att.size()), d_r(att.size());
+  causal_softmax_backward(d.data(), datt.data(), att.data(), 0.25f, N, T);
+  ref::causal_softmax_backward(d_r.data(), datt.data(), att.data(), 0.25f, N, T);
+  EXPECT_TRUE(all_close(d, d_r, 1e-4, 1e-6));
+}
+
+TEST(KernelTest, CrossEntropyMatchesReference) {
+  const int64_t BT = 29;
+  const int V = 65;
+  auto logits = randn(size_t(BT * V), 13, 2.f);
+  auto targets = testing::randint(size_t(BT), V, 14);
+  std::vector<float> p(logits.size()), p_r(logits.size()), d(logits.size()), d_r(logits.size());
+  const double loss = crossentropy_forward(p.data(), logits.data(), targets.data(), BT, V);
+  const double loss_r = ref::crossentropy_forward(p_r.data(), logits.data(), targets.data(), BT, V);
+  EXPECT_NEAR(loss, loss_r, 1e-5 * loss_r);
+  EXPECT_TRUE(all_close(p, p_r, 1e-5, 1e-7));
+  crossentropy_backward(d.data(), p.data(), targets.data(), 0.5f, BT, V);
+  ref::crossentropy_backward(d_r.data(), p_r.data(), targets.data(), 0.5f, BT, V);
+  EXPECT_TRUE(all_close(d, d_r, 1e-5, 1e-7));
+}
+
+TEST(KernelTest, EncoderMatchesReference) {
+  const int B = 3, T = 7, C = 10, V = 5;
+  auto wte = randn(size_t(V * C), 15), wpe = randn(size_t(T * C), 16);
+  auto idx = testing::randint(size_t(B * T), V, 17);
+  std::vector<float> out(static_cast<size_t>(B * T * C)), out_r(out.size());
+  encoder_forward(out.data(), idx.data(), wte.data(), wpe.data(), B, T, C);
+  ref::encoder_forward(out_r.data(), idx.data(), wte.data(), wpe.data(), B, T, C);
+  EXPECT_TRUE(all_close(out, out_r, 0, 0));
+  auto dout = randn(out.size(), 18);
+  std::vector<float> dwte(wte.size()), dwpe(wpe.size()), dwte_r(wte.size()), dwpe_r(wpe.size());
+  encoder_backward(dwte.data(), dwpe.data(), dout.data(), idx.data(), B, T, C, V);
+  ref::encoder_backward(dwte_r.data(), dwpe_r.data(), dout.data(), idx.data(), B, T, C);
+  EXPECT_TRUE(all_close(dwte, dwte_r, 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(dwpe, dwpe_r, 1e-6, 1e-6));
+}
+
+TEST(KernelTest, HeadSplitAndMergeAreInverse) {
+  const int B = 2, T = 5, NH = 3, hs = 4, C = NH * hs;
+  auto qkv = randn(size_t(B * T * 3 * C), 19);
+  std::vector<float> q(static_cast<size_t>(B * T * C)), k(q.size()), v(q.size()), back(qkv.size());
+  split_heads(q.data(), k.data(), v.data(), qkv.data(), B, T, NH, hs);
+  // q of (b=1, h=2, t=3, i=1) is qkv[b, t, h*hs + i]
+  EXPECT_EQ(q[size_t(((1 * NH + 2) * T + 3) * hs + 1)],
+            qkv[size_t((1 * T + 3) * 3 * C + 2 * hs + 1)]);
+  EXPECT_EQ(v[0], qkv[size_t(2 * C)]);
+  merge_heads3(back.data(), q.data(), k.data(), v.data(), B, T, NH, hs);
+  EXPECT_EQ(back, qkv);
+  std::vector<float> y(q.size()), yh(q.size());
+  merge_heads(y.data(), q.data(), B, T, NH, hs);
+  split_heads1(yh.data(), y.data(), B, T, NH, hs);
+  EXPECT_EQ(yh, q);
+}
+
+TEST(KernelTest, BiasBackwardAccumulates) {
+  const int64_t rows = 13, N = 7;
+  auto d = randn(size_t(rows * N), 20);
+  std::vector<float> db(size_t(N), 2.f);
+  bias_backward(db.data(), d.data(), rows, N);
+  for (int64_t j = 0; j < N; ++j) {
+    double s = 2;
+    for (int64_t r = 0; r < rows; ++r)
+      s += d[size_t(r * N + j)];
+    EXPECT_NEAR(db[size_t(j)], s, 1e-5);
+  }
+}
+
+} // namespace
+} // namespace orbitrain::compute
