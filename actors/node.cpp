@@ -3,7 +3,9 @@
 
 #include "actors/runtime.hpp"
 #include "actors/satellite_actors.hpp"
+#include "actors/store_actor.hpp"
 #include "core/log.hpp"
+#include "storage/store.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -44,13 +46,26 @@ int run_satellite(const Constellation& c, const std::string& node_id) {
       caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
       return 2;
     }
+    auto store = Store::open(sat->data_dir);
+    if (!store) {
+      log_error(store.error().message);
+      sys.middleman().close(*port);
+      caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+      return 2;
+    }
+    std::shared_ptr<Store> shared_store = std::move(*store);
+    // RocksDB calls block: the store service gets a thread of its own.
+    auto store_service = sys.spawn<caf::detached>(store_service_actor, shared_store);
+    register_store_service(sys, store_service);
     log_info(std::string(ready_marker) + sat->address() + " (pid " + std::to_string(::getpid()) +
-             ", constellation " + c.name + ")");
+             ", constellation " + c.name + ", store " + sat->data_dir + ")");
     sigwait(&stop_signals, &signal_number);
     log_info(std::string("stopping on ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
     sys.middleman().close(*port);
     caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(store_service, caf::exit_reason::user_shutdown);
     sys.registry().erase(caf::atom("supervisor"));
+    sys.registry().erase(caf::atom("store"));
   } // the actor system waits here for every actor to finish
   log_info("stopped");
   return 0;

@@ -2,6 +2,7 @@
 #include "actors/runtime.hpp"
 
 #include "actors/satellite_actors.hpp"
+#include "actors/store_actor.hpp"
 #include "actors/wire_message.hpp"
 
 #include <caf/actor_system.hpp>
@@ -26,6 +27,7 @@ std::unique_ptr<orbitrain_config> make_caf_config(const Constellation& c, System
   if (role == SystemRole::satellite) {
     cfg->node_id = node_id;
     cfg->add_actor_type("probe", probe_actor);
+    cfg->add_actor_type("store", store_actor);
   }
   return cfg;
 }

@@ -25,6 +25,12 @@ const char* to_string(Errc code) {
     return "timeout";
   case Errc::not_found:
     return "not_found";
+  case Errc::corrupt:
+    return "corrupt";
+  case Errc::already_exists:
+    return "already_exists";
+  case Errc::storage_error:
+    return "storage_error";
   }
   return "unknown";
 }

@@ -22,6 +22,9 @@ enum class Errc {
   unreachable,       // a satellite could not be reached in time
   timeout,           // an operation did not complete before its deadline
   not_found,         // a named thing (satellite, dataset, tensor) does not exist
+  corrupt,           // stored bytes no longer match their checksum
+  already_exists,    // a name is taken (e.g. a dataset), and overwriting was not asked for
+  storage_error,     // the store (RocksDB) failed
 };
 
 /// Returns a short stable name for `code`, e.g. "malformed_message".

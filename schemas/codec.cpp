@@ -54,9 +54,11 @@ const char* to_string(DType t) {
 }
 
 const char* kind_name(const Body& body) {
-  static constexpr const char* names[] = {"probeRequest", "nodeStatus",  "loadReport",
-                                          "dataChunk",    "tensorFrame", "taskAssignment",
-                                          "taskResult",   "error"};
+  static constexpr const char* names[] = {
+      "probeRequest",     "nodeStatus", "loadReport",  "dataChunk",       "tensorFrame",
+      "taskAssignment",   "taskResult", "error",       "chunkQuery",      "chunkPresence",
+      "chunkRequest",     "chunkAck",   "manifestPut", "manifestRequest", "manifestList",
+      "inventoryRequest", "inventory"};
   static_assert(std::variant_size_v<Body> == std::size(names));
   return names[body.index()];
 }
@@ -87,6 +89,28 @@ void write(wire::TensorSlice::Builder b, const TensorSlice& s) {
     shape.set(i, s.shape[i]);
   b.setOffsetBytes(s.offset_bytes);
   b.setData(as_data(s.data.data(), s.data.size()));
+}
+
+std::vector<uint8_t> concat(const std::vector<Hash>& hashes) {
+  std::vector<uint8_t> out(hashes.size() * 32);
+  for (size_t i = 0; i < hashes.size(); ++i)
+    std::memcpy(out.data() + 32 * i, hashes[i].data(), 32);
+  return out;
+}
+
+void write_manifest(wire::DatasetManifest::Builder o, const DatasetManifest& m) {
+  o.setName(m.name);
+  auto hashes = concat(m.chunk_hashes);
+  o.setChunkHashes(as_data(hashes.data(), hashes.size()));
+  auto sizes = o.initChunkSizes(static_cast<unsigned>(m.chunk_sizes.size()));
+  for (unsigned i = 0; i < m.chunk_sizes.size(); ++i)
+    sizes.set(i, m.chunk_sizes[i]);
+  o.setTotalBytes(m.total_bytes);
+  o.setSha256(as_data(m.sha256.data(), m.sha256.size()));
+  o.setVocabulary(as_data(m.vocabulary.data(), m.vocabulary.size()));
+  o.setCreatedAtMs(m.created_at_ms);
+  o.setChunkSize(m.chunk_size);
+  o.setReplicas(m.replicas);
 }
 
 struct BodyWriter {
@@ -169,12 +193,56 @@ struct BodyWriter {
     o.setMessage(m.message);
     o.setInReplyTo(m.in_reply_to);
   }
+  void operator()(const ChunkQuery& m) {
+    auto o = b.initChunkQuery();
+    auto hashes = concat(m.hashes);
+    o.setHashes(as_data(hashes.data(), hashes.size()));
+    o.setVerify(m.verify);
+  }
+  void operator()(const ChunkPresence& m) {
+    auto o = b.initChunkPresence();
+    auto present = o.initPresent(static_cast<unsigned>(m.present.size()));
+    for (unsigned i = 0; i < m.present.size(); ++i)
+      present.set(i, m.present[i]);
+    o.setCorruptDropped(m.corrupt_dropped);
+  }
+  void operator()(const ChunkRequest& m) {
+    b.initChunkRequest().setSha256(as_data(m.sha256.data(), m.sha256.size()));
+  }
+  void operator()(const ChunkAck& m) {
+    auto o = b.initChunkAck();
+    o.setSha256(as_data(m.sha256.data(), m.sha256.size()));
+    o.setStored(m.stored);
+  }
+  void operator()(const DatasetManifest& m) { write_manifest(b.initManifestPut(), m); }
+  void operator()(const ManifestRequest& m) { b.initManifestRequest().setName(m.name); }
+  void operator()(const ManifestList& m) {
+    auto list = b.initManifestList().initManifests(static_cast<unsigned>(m.manifests.size()));
+    for (unsigned i = 0; i < m.manifests.size(); ++i)
+      write_manifest(list[i], m.manifests[i]);
+  }
+  void operator()(const InventoryRequest&) { b.initInventoryRequest(); }
+  void operator()(const Inventory& m) {
+    auto o = b.initInventory();
+    auto hashes = concat(m.hashes);
+    o.setHashes(as_data(hashes.data(), hashes.size()));
+    auto sizes = o.initSizes(static_cast<unsigned>(m.sizes.size()));
+    for (unsigned i = 0; i < m.sizes.size(); ++i)
+      sizes.set(i, m.sizes[i]);
+  }
 };
 
 size_t payload_hint(const Body& body) {
   size_t n = 0;
   if (auto* c = std::get_if<DataChunk>(&body))
     n = c->data.size();
+  else if (auto* m = std::get_if<DatasetManifest>(&body))
+    n = m->chunk_hashes.size() * 40;
+  else if (auto* l = std::get_if<ManifestList>(&body))
+    for (const auto& m : l->manifests)
+      n += m.chunk_hashes.size() * 40 + 256;
+  else if (auto* inv = std::get_if<Inventory>(&body))
+    n = inv->hashes.size() * 40;
   else if (auto* f = std::get_if<TensorFrame>(&body))
     for (const auto& s : f->slices)
       n += s.data.size() + s.name.size() + 8 * s.shape.size() + 64;
@@ -255,6 +323,53 @@ TensorSlice read_slice(wire::TensorSlice::Reader r, size_t i) {
   return s;
 }
 
+Hash read_hash(capnp::Data::Reader d, const std::string& where) {
+  Hash h{};
+  if (d.size() != h.size())
+    fail(Errc::malformed_message,
+         where + " has " + std::to_string(d.size()) + " bytes, expected 32");
+  std::memcpy(h.data(), d.begin(), h.size());
+  return h;
+}
+
+std::vector<Hash> read_hashes(capnp::Data::Reader d, const std::string& where) {
+  if (d.size() % 32 != 0)
+    fail(Errc::malformed_message,
+         where + " has " + std::to_string(d.size()) + " bytes, not a multiple of 32");
+  std::vector<Hash> out(d.size() / 32);
+  for (size_t i = 0; i < out.size(); ++i)
+    std::memcpy(out[i].data(), d.begin() + 32 * i, 32);
+  return out;
+}
+
+DatasetManifest read_manifest(wire::DatasetManifest::Reader r, const std::string& where) {
+  DatasetManifest m;
+  if (!r.hasName() || r.getName().size() == 0)
+    fail(Errc::missing_field, where + ".name is missing");
+  m.name = text(r.getName());
+  m.chunk_hashes = read_hashes(r.getChunkHashes(), where + ".chunkHashes");
+  for (auto s : r.getChunkSizes())
+    m.chunk_sizes.push_back(s);
+  if (m.chunk_sizes.size() != m.chunk_hashes.size())
+    fail(Errc::malformed_message, where + " (" + m.name + ") lists " +
+                                      std::to_string(m.chunk_hashes.size()) + " hashes but " +
+                                      std::to_string(m.chunk_sizes.size()) + " sizes");
+  m.total_bytes = r.getTotalBytes();
+  uint64_t sum = 0;
+  for (auto s : m.chunk_sizes)
+    sum += s;
+  if (sum != m.total_bytes)
+    fail(Errc::malformed_message, where + " (" + m.name + "): chunk sizes add up to " +
+                                      std::to_string(sum) + ", not totalBytes " +
+                                      std::to_string(m.total_bytes));
+  m.sha256 = read_hash(r.getSha256(), where + ".sha256");
+  m.vocabulary = bytes(r.getVocabulary());
+  m.created_at_ms = r.getCreatedAtMs();
+  m.chunk_size = r.getChunkSize();
+  m.replicas = r.getReplicas();
+  return m;
+}
+
 Body read_body(wire::Envelope::Body::Reader b) {
   switch (b.which()) {
   case wire::Envelope::Body::PROBE_REQUEST:
@@ -300,11 +415,7 @@ Body read_body(wire::Envelope::Body::Reader b) {
       fail(Errc::missing_field, "dataChunk.dataset is missing");
     m.dataset = text(r.getDataset());
     m.index = r.getIndex();
-    auto h = r.getSha256();
-    if (h.size() != m.sha256.size())
-      fail(Errc::malformed_message,
-           "dataChunk.sha256 has " + std::to_string(h.size()) + " bytes, expected 32");
-    std::memcpy(m.sha256.data(), h.begin(), h.size());
+    m.sha256 = read_hash(r.getSha256(), "dataChunk.sha256");
     if (!r.hasData())
       fail(Errc::missing_field, "dataChunk.data is missing");
     m.data = bytes(r.getData());
@@ -373,6 +484,48 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.in_reply_to = text(r.getInReplyTo());
     return m;
   }
+  case wire::Envelope::Body::CHUNK_QUERY: {
+    auto r = b.getChunkQuery();
+    return ChunkQuery{read_hashes(r.getHashes(), "chunkQuery.hashes"), r.getVerify()};
+  }
+  case wire::Envelope::Body::CHUNK_PRESENCE: {
+    auto r = b.getChunkPresence();
+    ChunkPresence m;
+    for (bool p : r.getPresent())
+      m.present.push_back(p);
+    m.corrupt_dropped = r.getCorruptDropped();
+    return m;
+  }
+  case wire::Envelope::Body::CHUNK_REQUEST:
+    return ChunkRequest{read_hash(b.getChunkRequest().getSha256(), "chunkRequest.sha256")};
+  case wire::Envelope::Body::CHUNK_ACK: {
+    auto r = b.getChunkAck();
+    return ChunkAck{read_hash(r.getSha256(), "chunkAck.sha256"), r.getStored()};
+  }
+  case wire::Envelope::Body::MANIFEST_PUT:
+    return read_manifest(b.getManifestPut(), "manifestPut");
+  case wire::Envelope::Body::MANIFEST_REQUEST:
+    return ManifestRequest{text(b.getManifestRequest().getName())};
+  case wire::Envelope::Body::MANIFEST_LIST: {
+    ManifestList m;
+    auto list = b.getManifestList().getManifests();
+    for (unsigned i = 0; i < list.size(); ++i)
+      m.manifests.push_back(read_manifest(list[i], "manifestList[" + std::to_string(i) + "]"));
+    return m;
+  }
+  case wire::Envelope::Body::INVENTORY_REQUEST:
+    return InventoryRequest{};
+  case wire::Envelope::Body::INVENTORY: {
+    auto r = b.getInventory();
+    Inventory m;
+    m.hashes = read_hashes(r.getHashes(), "inventory.hashes");
+    for (auto s : r.getSizes())
+      m.sizes.push_back(s);
+    if (m.sizes.size() != m.hashes.size())
+      fail(Errc::malformed_message, "inventory lists " + std::to_string(m.hashes.size()) +
+                                        " hashes but " + std::to_string(m.sizes.size()) + " sizes");
+    return m;
+  }
   }
   fail(Errc::malformed_message, "unknown message kind " +
                                     std::to_string(static_cast<unsigned>(b.which())) +
@@ -432,6 +585,35 @@ Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& li
     return make_error(code, "invalid Cap'n Proto message: " + what);
   }
   return out;
+}
+
+// ---- manifests on disk --------------------------------------------------------
+
+std::vector<uint8_t> encode_manifest(const DatasetManifest& m) {
+  capnp::MallocMessageBuilder builder(static_cast<unsigned>(m.chunk_hashes.size() * 5 + 256));
+  write_manifest(builder.initRoot<wire::DatasetManifest>(), m);
+  auto flat = capnp::messageToFlatArray(builder);
+  auto bytes = flat.asBytes();
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+Result<DatasetManifest> decode_manifest(const uint8_t* data, size_t size) {
+  if (size < sizeof(capnp::word) || size % sizeof(capnp::word) != 0)
+    return make_error(Errc::malformed_message, "manifest of " + std::to_string(size) +
+                                                   " bytes is not a whole number of words");
+  auto words = kj::heapArray<capnp::word>(size / sizeof(capnp::word));
+  std::memcpy(words.begin(), data, size);
+  try {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = words.size() * 2 + 1024;
+    capnp::FlatArrayMessageReader reader(words, options);
+    return read_manifest(reader.getRoot<wire::DatasetManifest>(), "manifest");
+  } catch (const DecodeFailure& f) {
+    return make_error(f.code, f.message);
+  } catch (const kj::Exception& e) {
+    return make_error(Errc::malformed_message,
+                      std::string("invalid manifest: ") + e.getDescription().cStr());
+  }
 }
 
 // ---- tensor frames ----------------------------------------------------------

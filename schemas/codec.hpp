@@ -37,6 +37,10 @@ inline Result<Envelope> decode(const std::vector<uint8_t>& bytes, const DecodeLi
   return decode(bytes.data(), bytes.size(), limits);
 }
 
+/// A dataset manifest as stored on disk (a standalone Cap'n Proto message).
+std::vector<uint8_t> encode_manifest(const DatasetManifest& manifest);
+Result<DatasetManifest> decode_manifest(const uint8_t* data, size_t size);
+
 /// A whole tensor, as split_tensors takes it and FrameAssembler yields it.
 struct Tensor {
   std::string name;

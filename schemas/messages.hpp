@@ -106,8 +106,64 @@ struct ErrorReply {
   std::string in_reply_to;
 };
 
-using Body = std::variant<ProbeRequest, NodeStatus, LoadReport, DataChunk, TensorFrame,
-                          TaskAssignment, TaskResult, ErrorReply>;
+using Hash = std::array<uint8_t, 32>;
+
+struct ChunkQuery {
+  std::vector<Hash> hashes;
+  bool verify = false;
+};
+
+struct ChunkPresence {
+  std::vector<bool> present;
+  uint32_t corrupt_dropped = 0;
+};
+
+struct ChunkRequest {
+  Hash sha256{};
+};
+
+struct ChunkAck {
+  Hash sha256{};
+  bool stored = false;
+};
+
+struct DatasetManifest {
+  std::string name;
+  std::vector<Hash> chunk_hashes;
+  std::vector<uint64_t> chunk_sizes;
+  uint64_t total_bytes = 0;
+  Hash sha256{};
+  std::vector<uint8_t> vocabulary;
+  uint64_t created_at_ms = 0;
+  uint32_t chunk_size = 0;
+  uint32_t replicas = 0;
+
+  bool operator==(const DatasetManifest& o) const {
+    return name == o.name && chunk_hashes == o.chunk_hashes && chunk_sizes == o.chunk_sizes &&
+           total_bytes == o.total_bytes && sha256 == o.sha256 && vocabulary == o.vocabulary &&
+           created_at_ms == o.created_at_ms && chunk_size == o.chunk_size && replicas == o.replicas;
+  }
+};
+
+struct ManifestRequest {
+  std::string name;
+};
+
+struct ManifestList {
+  std::vector<DatasetManifest> manifests;
+};
+
+struct InventoryRequest {};
+
+struct Inventory {
+  std::vector<Hash> hashes;
+  std::vector<uint64_t> sizes;
+};
+
+using Body =
+    std::variant<ProbeRequest, NodeStatus, LoadReport, DataChunk, TensorFrame, TaskAssignment,
+                 TaskResult, ErrorReply, ChunkQuery, ChunkPresence, ChunkRequest, ChunkAck,
+                 DatasetManifest, ManifestRequest, ManifestList, InventoryRequest, Inventory>;
 
 /// Name of the message kind held by `body`, e.g. "dataChunk" (as in wire.capnp).
 const char* kind_name(const Body& body);

@@ -33,6 +33,15 @@ struct Envelope {
     taskAssignment @9 :TaskAssignment;
     taskResult @10 :TaskResult;
     error @11 :ErrorReply;
+    chunkQuery @12 :ChunkQuery;
+    chunkPresence @13 :ChunkPresence;
+    chunkRequest @14 :ChunkRequest;
+    chunkAck @15 :ChunkAck;
+    manifestPut @16 :DatasetManifest;
+    manifestRequest @17 :ManifestRequest;
+    manifestList @18 :ManifestList;
+    inventoryRequest @19 :InventoryRequest;
+    inventory @20 :Inventory;
   }
 }
 
@@ -196,4 +205,74 @@ struct ErrorReply {
   # What went wrong, for a person.
   inReplyTo @2 :Text;
   # Kind of the message that caused the error, or "unknown".
+}
+
+struct ChunkQuery {
+  hashes @0 :Data;
+  # SHA-256 keys of the chunks asked about, 32 bytes each, concatenated.
+  verify @1 :Bool;
+  # Read and check every held chunk; a corrupt copy is dropped and reported
+  # as absent.
+}
+
+struct ChunkPresence {
+  present @0 :List(Bool);
+  # One per hash of the query, in order: whether a valid copy is held.
+  corruptDropped @1 :UInt32;
+  # Corrupt copies found and dropped while verifying.
+}
+
+struct ChunkRequest {
+  sha256 @0 :Data;
+  # Key of the chunk wanted (32 bytes). The reply is a DataChunk or an
+  # ErrorReply (not_found, corrupt).
+}
+
+struct ChunkAck {
+  sha256 @0 :Data;
+  # Key of the chunk stored (32 bytes).
+  stored @1 :Bool;
+  # False when a valid copy was already held (nothing written).
+}
+
+struct DatasetManifest {
+  name @0 :Text;
+  # Dataset name, unique within the constellation.
+  chunkHashes @1 :Data;
+  # SHA-256 of each chunk in dataset order, 32 bytes each, concatenated.
+  chunkSizes @2 :List(UInt64);
+  # Bytes of each chunk, in the same order.
+  totalBytes @3 :UInt64;
+  # Sum of chunkSizes.
+  sha256 @4 :Data;
+  # SHA-256 of the whole dataset (32 bytes).
+  vocabulary @5 :Data;
+  # Sorted distinct bytes of the dataset: the byte tokenizer's vocabulary.
+  createdAtMs @6 :UInt64;
+  # When the ingest completed, milliseconds since the Unix epoch.
+  chunkSize @7 :UInt32;
+  # Chunk size the dataset was cut with (the last chunk may be smaller).
+  replicas @8 :UInt32;
+  # Copies of each chunk the ingest asked for.
+}
+
+struct ManifestRequest {
+  name @0 :Text;
+  # Dataset wanted; empty for all. The reply is a ManifestList.
+}
+
+struct ManifestList {
+  manifests @0 :List(DatasetManifest);
+  # The manifests the satellite holds (or the one asked for).
+}
+
+struct InventoryRequest {
+  # Asks for every chunk key a satellite holds; the reply is an Inventory.
+}
+
+struct Inventory {
+  hashes @0 :Data;
+  # SHA-256 keys of the chunks held, 32 bytes each, concatenated.
+  sizes @1 :List(UInt64);
+  # Bytes of each chunk, in the same order.
 }

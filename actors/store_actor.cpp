@@ -1,0 +1,139 @@
+// Implementation of store_actor.hpp.
+#include "actors/store_actor.hpp"
+
+#include "actors/runtime.hpp"
+#include "actors/satellite_actors.hpp"
+#include "actors/wire_message.hpp"
+#include "core/log.hpp"
+#include "storage/store.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/all.hpp>
+
+namespace orbitrain {
+
+namespace {
+
+const caf::atom_value store_key = caf::atom("store");
+
+msg::ErrorReply error_reply(const Error& e, const std::string& kind) {
+  return msg::ErrorReply{to_string(e.code), e.message, kind};
+}
+
+// Serves one decoded envelope; returns the reply body.
+msg::Body serve(Store& store, const msg::Envelope& env) {
+  const std::string kind = msg::kind_name(env.body);
+  if (auto* chunk = std::get_if<msg::DataChunk>(&env.body)) {
+    auto r = store.put_chunk(chunk->sha256, chunk->data.data(), chunk->data.size());
+    if (!r)
+      return error_reply(r.error(), kind);
+    return msg::ChunkAck{chunk->sha256, *r};
+  }
+  if (auto* q = std::get_if<msg::ChunkQuery>(&env.body)) {
+    msg::ChunkPresence p;
+    p.present.reserve(q->hashes.size());
+    for (const auto& h : q->hashes) {
+      bool dropped = false;
+      auto has = store.has_chunk(h, q->verify, &dropped);
+      if (!has)
+        return error_reply(has.error(), kind);
+      if (dropped) {
+        ++p.corrupt_dropped;
+        log_warn("dropped a corrupt copy of chunk " + short_hex(h));
+      }
+      p.present.push_back(*has);
+    }
+    return p;
+  }
+  if (auto* req = std::get_if<msg::ChunkRequest>(&env.body)) {
+    auto bytes = store.get_chunk(req->sha256);
+    if (!bytes) {
+      if (bytes.error().code == Errc::corrupt)
+        log_warn(bytes.error().message);
+      return error_reply(bytes.error(), kind);
+    }
+    msg::DataChunk c;
+    c.sha256 = req->sha256;
+    c.data = std::move(*bytes);
+    return c;
+  }
+  if (auto* m = std::get_if<msg::DatasetManifest>(&env.body)) {
+    auto st = store.put_manifest(*m);
+    if (!st)
+      return error_reply(st.error(), kind);
+    return msg::ManifestList{{*m}};
+  }
+  if (auto* mr = std::get_if<msg::ManifestRequest>(&env.body)) {
+    msg::ManifestList out;
+    if (mr->name.empty()) {
+      auto all = store.list_manifests();
+      if (!all)
+        return error_reply(all.error(), kind);
+      out.manifests = std::move(*all);
+    } else {
+      auto one = store.get_manifest(mr->name);
+      if (one)
+        out.manifests.push_back(std::move(*one));
+      else if (one.error().code != Errc::not_found)
+        return error_reply(one.error(), kind);
+    }
+    return out;
+  }
+  if (std::holds_alternative<msg::InventoryRequest>(env.body)) {
+    auto chunks = store.list_chunks();
+    if (!chunks)
+      return error_reply(chunks.error(), kind);
+    msg::Inventory inv;
+    for (const auto& c : *chunks) {
+      inv.hashes.push_back(c.hash);
+      inv.sizes.push_back(c.size);
+    }
+    return inv;
+  }
+  log_warn("unexpected " + kind + " message for the store from " + env.sender);
+  return msg::ErrorReply{"unexpected_message", "the store does not serve " + kind, kind};
+}
+
+} // namespace
+
+caf::behavior store_service_actor(caf::event_based_actor* self, std::shared_ptr<Store> store) {
+  const std::string me = node_context(self->home_system()).node_id;
+  return {
+      [self, store, me](const wire& w) -> wire {
+        auto env = open_wire(w);
+        if (!env) {
+          std::string from = "an unknown node";
+          if (auto& src = self->current_sender())
+            from = to_string(src->node());
+          log_warn("malformed message for the store from " + from +
+                   " (kind unknown): " + env.error().message);
+          return make_wire(me, error_reply(env.error(), "unknown"));
+        }
+        return make_wire(me, serve(*store, *env), env->job_id);
+      },
+  };
+}
+
+void register_store_service(caf::actor_system& sys, const caf::actor& service) {
+  sys.registry().put(store_key, service);
+}
+
+caf::behavior store_actor(caf::event_based_actor* self) {
+  join_supervisor(self);
+  auto service = self->home_system().registry().get<caf::actor>(store_key);
+  if (!service) {
+    const std::string me = node_context(self->home_system()).node_id;
+    return {
+        [me](const wire&) {
+          return make_wire(me, msg::ErrorReply{"not_found", "this node has no store", "unknown"});
+        },
+    };
+  }
+  return {
+      [self, service](wire& w) { return self->delegate(service, std::move(w)); },
+      caf::after(std::chrono::minutes(10)) >> [self] { self->quit(); },
+  };
+}
+
+} // namespace orbitrain
