@@ -1,0 +1,43 @@
+// Atomic checkpoints under a crash: a writer process is killed with SIGKILL
+// in the middle of writing; the checkpoint read afterwards is one whole
+// checkpoint, at least as new as the last one the writer reported
+// committed, never a mix of two.
+#include "core/process.hpp"
+#include "storage/store.hpp"
+
+#include <csignal>
+#include <gtest/gtest.h>
+#include <string>
+
+using namespace orbitrain;
+using namespace std::chrono_literals;
+
+TEST(CheckpointCrash, KilledWriterLeavesAWholeCheckpoint) {
+  char t[] = "/tmp/orbitrain-ckpt-XXXXXX";
+  std::string dir = ::mkdtemp(t);
+  for (int round = 0; round < 3; ++round) {
+    auto writer = Child::spawn({CHECKPOINT_WRITER, dir});
+    // Let it commit a few, then kill it at a moment that depends on the round
+    // (right after a commit line, or while the next write is under way).
+    uint64_t last = 0;
+    for (int i = 0; i < 2 + round; ++i) {
+      auto line = writer.wait_for_line("committed ", 60s);
+      ASSERT_TRUE(line) << "writer stalled";
+      last = std::stoull(line->substr(10));
+    }
+    writer.signal(SIGKILL);
+    ASSERT_TRUE(writer.wait_for(10s));
+    auto store = Store::open(dir);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    auto c = (*store)->latest_checkpoint("crash");
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_GE(c->step, last);
+    // Its content is exactly the state of its own step.
+    const uint64_t step = c->step;
+    ASSERT_EQ(c->state.size(), (20u << 20) + (step % 4) * (8u << 20));
+    for (size_t i = 0; i + 1 < c->state.size(); i += 4096)
+      ASSERT_EQ(c->state[i], static_cast<uint8_t>(step * 7 + i / 4096)) << "offset " << i;
+    EXPECT_EQ(c->state.back(), static_cast<uint8_t>(step));
+  }
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
