@@ -82,6 +82,18 @@ uint16_t* Engine::to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n
   return d;
 }
 
+const uint16_t* Engine::operand_bf16(std::vector<uint16_t>& scratch, const float* src, size_t n) {
+  if (src >= stable_begin_ && src + n <= stable_end_) {
+    StableEntry& e = stable_[{src, n}];
+    if (!e.valid) {
+      to_bf16(e.data, src, n);
+      e.valid = true;
+    }
+    return e.data.data();
+  }
+  return to_bf16(scratch, src, n);
+}
+
 void Engine::matmul(float* c, const float* a, const float* b, const float* bias,
                     const MatmulShape& s) {
   if ((bias != nullptr) != s.bias)
@@ -90,8 +102,8 @@ void Engine::matmul(float* c, const float* a, const float* b, const float* bias,
   void* ap = const_cast<float*>(a);
   void* bp = const_cast<float*>(b);
   if (precision_ == Precision::bf16) {
-    ap = to_bf16(bf_a_, a, size_t(s.batch * s.M * s.K));
-    bp = to_bf16(bf_b_, b, size_t(s.batch * s.K * s.N));
+    ap = const_cast<uint16_t*>(operand_bf16(bf_a_, a, size_t(s.batch * s.M * s.K)));
+    bp = const_cast<uint16_t*>(operand_bf16(bf_b_, b, size_t(s.batch * s.K * s.N)));
   }
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.a, eng_, ap)},
                                              {DNNL_ARG_WEIGHTS, dnnl::memory(p.b, eng_, bp)},

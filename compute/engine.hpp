@@ -60,6 +60,19 @@ public:
   // dx (n) = dout * gelu_erf'(x) (overwritten); may alias dout.
   void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
 
+  // bf16 mode: matmul operands lying inside [p, p+n) (the model's parameters)
+  // are rounded to bf16 once and reused until invalidate_stable(), which the
+  // owner calls whenever that memory may have changed (Gpt: every forward).
+  // "*p" must outlive the Engine or a later set_stable_region call.
+  void set_stable_region(const float* p, size_t n) {
+    stable_begin_ = p, stable_end_ = p + n;
+    invalidate_stable();
+  }
+  void invalidate_stable() {
+    for (auto& [ptr, e] : stable_)
+      e.valid = false;
+  }
+
   // Number of primitives created so far (to check that they are reused).
   [[nodiscard]] size_t primitives_created() const { return created_; }
 
@@ -74,6 +87,11 @@ private:
   LnPrims& ln_prims(int64_t rows, int64_t C, bool shift);
   EltPrims& elt_prims(int64_t n);
   uint16_t* to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n);
+  const uint16_t* operand_bf16(std::vector<uint16_t>& scratch, const float* src, size_t n);
+  struct StableEntry {
+    std::vector<uint16_t> data;
+    bool valid = false;
+  };
 
   Precision precision_;
   dnnl::engine eng_;
@@ -82,6 +100,8 @@ private:
   std::map<std::tuple<int64_t, int64_t, bool>, std::unique_ptr<LnPrims>> ln_;
   std::map<int64_t, std::unique_ptr<EltPrims>> elt_;
   std::vector<uint16_t> bf_a_, bf_b_;
+  const float *stable_begin_ = nullptr, *stable_end_ = nullptr;
+  std::map<std::pair<const float*, size_t>, StableEntry> stable_;
   std::vector<float> ln_dw_, ln_db_;
   size_t created_ = 0;
 };

@@ -105,6 +105,7 @@ Gpt::Gpt(const GptConfig& cfg, StageRange range, Precision precision)
   grads_.resize(total);
   bind(params_, w_, wte_, wpe_, lnf_w_, lnf_b_);
   bind(grads_, g_, dwte_, dwpe_, dlnf_w_, dlnf_b_);
+  engine_.set_stable_region(params_.data(), params_.size());
 }
 
 const ParamSpec* Gpt::find(const std::string& name) const {
@@ -247,6 +248,7 @@ void Gpt::block_forward(int l, int B, int T) {
 
 float Gpt::forward(const int32_t* tokens, const float* acts, const int32_t* targets, int B, int T) {
   ensure_activations(B, T);
+  engine_.invalidate_stable(); // parameters may have changed since the last forward
   const int C = cfg_.n_embd, V = cfg_.vocab_size;
   const int64_t BT = int64_t(B) * T;
   if (range_.embed) {

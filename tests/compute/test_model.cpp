@@ -287,6 +287,15 @@ TEST(ModelTest, Bf16TracksF32) {
     nb += double(b.grads()[i]) * b.grads()[i];
   }
   EXPECT_GT(dot / std::sqrt(nf * nb), 0.99); // cosine similarity of the gradients
+
+  // bf16 copies of the weights are cached per forward: a change to the
+  // parameters must be seen by the next forward.
+  for (size_t i = 0; i < b.params().size(); ++i)
+    b.params()[i] -= 0.01f * b.grads()[i];
+  Gpt fresh(c, StageRange::whole(), Precision::bf16);
+  std::memcpy(fresh.params().data(), b.params().data(), b.params().size() * 4);
+  EXPECT_EQ(b.forward(x.data(), nullptr, y.data(), B, T),
+            fresh.forward(x.data(), nullptr, y.data(), B, T));
 }
 
 } // namespace
