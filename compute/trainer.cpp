@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 namespace orbitrain::compute {
@@ -54,6 +55,11 @@ double evaluate(Gpt& model, const std::vector<int32_t>& data, int B, int T, int 
   return n_batches ? total / n_batches : 0.0;
 }
 
+void accumulate_gradients(float* sum, const float* g, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    sum[i] += g[i];
+}
+
 StepReport train(Gpt& model, const Split& split, const TrainOptions& opts,
                  const std::function<void(const StepReport&)>& report) {
   const int B = opts.batch, T = model.config().block_size;
@@ -64,15 +70,22 @@ StepReport train(Gpt& model, const Split& split, const TrainOptions& opts,
   std::vector<int32_t> x, y;
   StepReport r;
   const int eval_B = std::max(1, std::min(B, 8));
+  Buffer sum(model.grads().size());
   for (int step = 0; step < opts.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
-    model.zero_grad();
+    // Each micro-batch's gradient is computed on its own and summed in
+    // micro-batch order, exactly as a parameter server sums the gradients of
+    // N workers, so both give bit-identical steps (see accumulate_gradients).
     double loss = 0;
+    sum.zero();
     for (int k = 0; k < opts.accum; ++k) {
       get_batch(x, y, split.train, opts.sampler, int64_t(step) * opts.accum + k, B, T, rng);
+      model.zero_grad();
       loss += model.forward(x.data(), nullptr, y.data(), B, T);
       model.backward(nullptr, 1.f / float(opts.accum));
+      accumulate_gradients(sum.data(), model.grads().data(), sum.size());
     }
+    std::memcpy(model.grads().data(), sum.data(), sum.size() * sizeof(float));
     r = StepReport{};
     r.step = step + 1;
     r.loss = loss / opts.accum;

@@ -58,6 +58,13 @@ struct StepReport {
   std::optional<double> val_loss;
 };
 
+// sum (n) += g, element by element. The training loop sums micro-batch
+// gradients with this, in micro-batch order, into a zeroed buffer; a
+// parameter server that sums its workers' gradients (each computed with
+// backward(nullptr, 1/K) on zeroed gradients) the same way, in the same order,
+// gets bit-identical results.
+void accumulate_gradients(float* sum, const float* g, size_t n);
+
 // Trains model on split.train for opts.steps steps; evaluates on split.val
 // every eval_every steps and after the last one. report is called after
 // every step. Returns the last report.

@@ -146,5 +146,40 @@ TEST(TrainTest, LossFallsAndRunsAreReproducible) {
             generate(a, tok.encode("the"), 20, 1.f, 5, 9));
 }
 
+// The contract the parameter server relies on: one training step with K
+// accumulated micro-batches equals summing K separately computed micro-batch
+// gradients in order (as workers + server do) and applying AdamW, bit for bit.
+TEST(TrainTest, AccumulationMatchesSeparateWorkersBitForBit) {
+  const std::string text = toy_text();
+  Tokenizer tok = Tokenizer::from_text(text);
+  GptConfig c;
+  c.n_layer = 1, c.n_head = 2, c.n_embd = 16, c.block_size = 16, c.vocab_size = tok.size();
+  const Split split = split_90_10(tok.encode(text));
+  TrainOptions o;
+  o.steps = 1, o.batch = 2, o.accum = 3, o.eval_every = 0, o.eval_batches = 1;
+  o.sampler = Sampler::sequential;
+  Gpt trained(c), worker(c), server(c);
+  trained.init_weights(5);
+  worker.init_weights(5);
+  server.init_weights(5);
+  train(trained, split, o, nullptr);
+
+  Buffer sum(server.grads().size());
+  std::vector<int32_t> x, y;
+  Rng unused(0);
+  for (int k = 0; k < o.accum; ++k) { // "worker k"
+    get_batch(x, y, split.train, Sampler::sequential, k, o.batch, c.block_size, unused);
+    worker.zero_grad();
+    worker.forward(x.data(), nullptr, y.data(), o.batch, c.block_size);
+    worker.backward(nullptr, 1.f / float(o.accum));
+    accumulate_gradients(sum.data(), worker.grads().data(), sum.size());
+  }
+  clip_grad_norm(sum.data(), sum.size(), o.grad_clip);
+  AdamW opt(server.specs(), o.adamw);
+  opt.step(server.params().data(), sum.data(), o.schedule.at(0));
+  EXPECT_EQ(0, std::memcmp(server.params().data(), trained.params().data(),
+                           server.params().size() * sizeof(float)));
+}
+
 } // namespace
 } // namespace orbitrain::compute
