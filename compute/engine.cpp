@@ -72,7 +72,7 @@ uint16_t* Engine::to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n
     dst.resize(n);
   uint16_t* d = dst.data();
   // Round to nearest even (inputs are finite in training).
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= (size_t(1) << 15))
   for (size_t i = 0; i < n; ++i) {
     uint32_t u;
     std::memcpy(&u, &src[i], 4);

@@ -13,6 +13,11 @@ namespace orbitrain::compute {
 
 namespace {
 
+// Below this many elements a kernel runs on the calling thread: a parallel
+// region costs more than the work (and, on a busy machine, a barrier can wait
+// for a descheduled thread). Results do not depend on the thread count.
+constexpr int64_t kParallelMin = 1 << 15;
+
 // exp(x) for float, branch-free so that loops calling it vectorise: x = n*ln2 + r
 // with |r| <= ln2/2, exp(r) by a degree-6 Taylor/Horner polynomial (relative
 // error < 2e-7 on the reduced range), 2^n built in the exponent bits. Inputs
@@ -38,7 +43,7 @@ inline float fast_exp(float x) {
 
 void encoder_forward(float* out, const int32_t* idx, const float* wte, const float* wpe, int B,
                      int T, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (int64_t(B) * T * C >= kParallelMin)
   for (int64_t bt = 0; bt < int64_t(B) * T; ++bt) {
     const int t = int(bt % T);
     const float* e = wte + int64_t(idx[bt]) * C;
@@ -54,7 +59,7 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t
   (void)V;
   // Each thread owns a range of channels and walks the rows in order, so the
   // summation order (and result) is the same for any thread count.
-#pragma omp parallel
+#pragma omp parallel if (int64_t(B) * T * C >= kParallelMin)
   {
     const int nt = omp_get_num_threads(), id = omp_get_thread_num();
     const int c0 = int(int64_t(C) * id / nt), c1 = int(int64_t(C) * (id + 1) / nt);
@@ -74,7 +79,7 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t
 
 void split_heads(float* q, float* k, float* v, const float* qkv, int B, int T, int NH, int hs) {
   const int C = NH * hs;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t) {
@@ -89,7 +94,7 @@ void split_heads(float* q, float* k, float* v, const float* qkv, int B, int T, i
 void merge_heads3(float* dqkv, const float* dq, const float* dk, const float* dv, int B, int T,
                   int NH, int hs) {
   const int C = NH * hs;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t) {
@@ -103,7 +108,7 @@ void merge_heads3(float* dqkv, const float* dq, const float* dk, const float* dv
 
 void merge_heads(float* y, const float* yh, int B, int T, int NH, int hs) {
   const int C = NH * hs;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t)
@@ -113,7 +118,7 @@ void merge_heads(float* y, const float* yh, int B, int T, int NH, int hs) {
 
 void split_heads1(float* yh, const float* y, int B, int T, int NH, int hs) {
   const int C = NH * hs;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t)
@@ -122,7 +127,7 @@ void split_heads1(float* yh, const float* y, int B, int T, int NH, int hs) {
 }
 
 void causal_softmax_forward(float* att, float scale, int64_t N, int T) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * T * T >= kParallelMin)
   for (int64_t r = 0; r < N * T; ++r) {
     const int t = int(r % T);
     float* a = att + r * T;
@@ -147,7 +152,7 @@ void causal_softmax_forward(float* att, float scale, int64_t N, int T) {
 
 void causal_softmax_backward(float* dpre, const float* datt, const float* att, float scale,
                              int64_t N, int T) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * T * T >= kParallelMin)
   for (int64_t r = 0; r < N * T; ++r) {
     const int t = int(r % T);
     const float* a = att + r * T;
@@ -167,7 +172,7 @@ void causal_softmax_backward(float* dpre, const float* datt, const float* att, f
 double crossentropy_forward(float* probs, const float* logits, const int32_t* targets, int64_t BT,
                             int V) {
   std::vector<double> row_loss(static_cast<size_t>(BT));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BT * V >= kParallelMin)
   for (int64_t i = 0; i < BT; ++i) {
     const float* l = logits + i * V;
     float* p = probs + i * V;
@@ -194,7 +199,7 @@ double crossentropy_forward(float* probs, const float* logits, const int32_t* ta
 
 void crossentropy_backward(float* dlogits, const float* probs, const int32_t* targets, float scale,
                            int64_t BT, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BT * V >= kParallelMin)
   for (int64_t i = 0; i < BT; ++i) {
     const float* p = probs + i * V;
     float* d = dlogits + i * V;
@@ -205,7 +210,7 @@ void crossentropy_backward(float* dlogits, const float* probs, const int32_t* ta
 }
 
 void bias_backward(float* db, const float* dout, int64_t rows, int64_t N) {
-#pragma omp parallel
+#pragma omp parallel if (rows * N >= kParallelMin)
   {
     const int nt = omp_get_num_threads(), id = omp_get_thread_num();
     const int64_t c0 = N * id / nt, c1 = N * (id + 1) / nt;
@@ -218,13 +223,13 @@ void bias_backward(float* db, const float* dout, int64_t rows, int64_t N) {
 }
 
 void add(float* out, const float* a, const float* b, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i)
     out[i] = a[i] + b[i];
 }
 
 void accumulate(float* out, const float* a, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i)
     out[i] += a[i];
 }

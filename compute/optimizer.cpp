@@ -56,7 +56,7 @@ void AdamW::step(float* params, const float* grads, float lr) {
     float* v = v_.data() + s.offset;
     const float decay = s.decay ? 1.f - lr * cfg_.weight_decay : 1.f;
     const int64_t n = int64_t(s.numel);
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= (int64_t(1) << 15))
     for (int64_t i = 0; i < n; ++i) {
       p[i] *= decay;
       m[i] = b1 * m[i] + (1.f - b1) * g[i];

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,10 @@ std::string toy_text() {
 }
 
 TEST(TrainTest, LossFallsAndRunsAreReproducible) {
+  // A tiny model: one thread (parallel regions would cost more than the work,
+  // and much more on a busy machine). Threaded paths are covered by test_ops.
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
   const std::string text = toy_text();
   Tokenizer tok = Tokenizer::from_text(text);
   GptConfig c;
@@ -144,6 +149,7 @@ TEST(TrainTest, LossFallsAndRunsAreReproducible) {
   // Sampling is seeded.
   EXPECT_EQ(generate(a, tok.encode("the"), 20, 1.f, 5, 9),
             generate(a, tok.encode("the"), 20, 1.f, 5, 9));
+  omp_set_num_threads(threads);
 }
 
 // The contract the parameter server relies on: one training step with K
