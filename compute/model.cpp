@@ -378,4 +378,17 @@ void Gpt::backward(const float* grad_out, float loss_scale) {
     encoder_backward(dwte_, dwpe_, dres_, tokens_.data(), B, T, C, V);
 }
 
+size_t copy_parameters(Gpt& dst, const Gpt& src) {
+  if (dst.config() != src.config())
+    throw std::invalid_argument("copy_parameters: the two models have different configs");
+  size_t n = 0;
+  for (const ParamSpec& d : dst.specs())
+    if (const ParamSpec* s = src.find(d.name)) {
+      std::memcpy(dst.params().data() + d.offset, src.params().data() + s->offset,
+                  d.numel * sizeof(float));
+      ++n;
+    }
+  return n;
+}
+
 } // namespace orbitrain::compute

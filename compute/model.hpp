@@ -144,4 +144,9 @@ private:
         *dk_ = nullptr, *dv_ = nullptr, *datt_ = nullptr, *dyh_ = nullptr, *dlogits_ = nullptr;
 };
 
+// Copies every parameter of dst that src also has (matched by name), e.g. to
+// cut a stage out of a whole model or to gather stages into one. Returns the
+// number of tensors copied; throws std::invalid_argument if the configs differ.
+size_t copy_parameters(Gpt& dst, const Gpt& src);
+
 } // namespace orbitrain::compute

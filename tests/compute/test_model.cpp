@@ -262,6 +262,17 @@ TEST(ModelTest, StagesComposeToTheWholeModel) {
     sum[i] = s0.grads()[s0.find(w->name)->offset + i] + s2.grads()[s2.find(w->name)->offset + i];
   EXPECT_TRUE(all_close(sum.data(), whole.grads().data() + w->offset, w->numel, 1e-6, 1e-8));
   EXPECT_THROW(s1.forward(x.data(), nullptr, nullptr, B, T), std::invalid_argument);
+
+  // A stage cut out of the whole model by name holds the same parameters.
+  Gpt cut(c, {1, 3, false, true});
+  EXPECT_EQ(copy_parameters(cut, whole), cut.specs().size());
+  const ParamSpec* h2 = cut.find("transformer.h.2.mlp.c_fc.weight");
+  EXPECT_EQ(0, std::memcmp(cut.params().data() + h2->offset,
+                           whole.params().data() + whole.find(h2->name)->offset, h2->numel * 4));
+  GptConfig other = c;
+  other.n_embd = 32;
+  Gpt wrong(other);
+  EXPECT_THROW(copy_parameters(wrong, whole), std::invalid_argument);
   EXPECT_THROW(Gpt(c, {2, 4, false, false}), std::invalid_argument);
 }
 
