@@ -70,6 +70,57 @@ Result<caf::actor> GroundStation::spawn_on(const SatelliteConfig& sat, const std
   return spawned;
 }
 
+std::vector<Result<caf::actor>> GroundStation::spawn_on_all(const std::string& type,
+                                                            std::chrono::milliseconds timeout) {
+  const auto deadline = clock::now() + timeout;
+  std::vector<std::future<Result<caf::actor>>> futures;
+  for (const auto& sat : constellation_.satellites) {
+    auto promise = std::make_shared<std::promise<Result<caf::actor>>>();
+    futures.push_back(promise->get_future());
+    sys_->spawn([=](caf::event_based_actor* self) {
+      auto& sys = self->home_system();
+      auto mm = sys.middleman().actor_handle();
+      auto fail = [=, &sys](const std::string& what, const caf::error& e) {
+        promise->set_value(from_caf(sys, e, what));
+        self->quit();
+      };
+      self->request(mm, left(deadline), caf::connect_atom_v, sat.host, sat.port)
+          .then(
+              [=](caf::node_id& nid, caf::strong_actor_ptr&, std::set<std::string>&) {
+                self->request(mm, left(deadline), caf::spawn_atom_v, nid, type, caf::make_message(),
+                              std::set<std::string>{})
+                    .then(
+                        [=](caf::strong_actor_ptr& ptr) {
+                          auto a = caf::actor_cast<caf::actor>(ptr);
+                          if (a)
+                            promise->set_value(a);
+                          else
+                            promise->set_value(make_error(
+                                Errc::unreachable, sat.id + " returned no actor for " + type));
+                          self->quit();
+                        },
+                        [=](caf::error& e) {
+                          fail("cannot spawn '" + type + "' on " + sat.id, e);
+                        });
+              },
+              [=](caf::error& e) {
+                fail("cannot connect to " + sat.id + " at " + sat.address(), e);
+              });
+    });
+  }
+  std::vector<Result<caf::actor>> out;
+  for (size_t i = 0; i < futures.size(); ++i) {
+    if (futures[i].wait_until(deadline + std::chrono::milliseconds(250)) ==
+        std::future_status::ready)
+      out.push_back(futures[i].get());
+    else
+      out.push_back(make_error(Errc::timeout, constellation_.satellites[i].id +
+                                                  " did not answer within " +
+                                                  std::to_string(timeout.count()) + " ms"));
+  }
+  return out;
+}
+
 Result<msg::Envelope> GroundStation::ask_raw(const caf::actor& actor, std::vector<uint8_t> bytes,
                                              std::chrono::milliseconds timeout) {
   caf::scoped_actor self{*sys_};

@@ -46,6 +46,11 @@ public:
   Result<caf::actor> spawn_on(const SatelliteConfig& sat, const std::string& type,
                               std::chrono::milliseconds timeout);
 
+  /// Spawns an actor of `type` on every satellite at once; one result per
+  /// satellite, in file order, within `timeout` plus a small margin.
+  std::vector<Result<caf::actor>> spawn_on_all(const std::string& type,
+                                               std::chrono::milliseconds timeout);
+
   /// Sends an envelope with `body` to `actor` and returns the decoded reply.
   Result<msg::Envelope> ask(const caf::actor& actor, msg::Body body,
                             std::chrono::milliseconds timeout);

@@ -121,17 +121,27 @@ void register_store_service(caf::actor_system& sys, const caf::actor& service) {
 
 caf::behavior store_actor(caf::event_based_actor* self) {
   join_supervisor(self);
-  auto service = self->home_system().registry().get<caf::actor>(store_key);
-  if (!service) {
-    const std::string me = node_context(self->home_system()).node_id;
-    return {
-        [me](const wire&) {
-          return make_wire(me, msg::ErrorReply{"not_found", "this node has no store", "unknown"});
-        },
-    };
-  }
+  // The service is looked up per message and its replies come back through
+  // this actor. Replies sent by the service itself would make the middleman
+  // keep a reference to it for the remote requester, and the actor system
+  // would wait for its (detached) thread forever at shutdown.
+  const std::string me = node_context(self->home_system()).node_id;
   return {
-      [self, service](wire& w) { return self->delegate(service, std::move(w)); },
+      [self, me](wire& w) -> caf::result<wire> {
+        auto service = self->home_system().registry().get<caf::actor>(store_key);
+        if (!service)
+          return make_wire(me,
+                           msg::ErrorReply{"unavailable",
+                                           "the store of " + me + " is shutting down", "unknown"});
+        auto rp = self->make_response_promise<wire>();
+        self->request(service, caf::infinite, std::move(w))
+            .then([rp](wire& reply) mutable { rp.deliver(std::move(reply)); },
+                  [rp, me](caf::error& e) mutable {
+                    rp.deliver(
+                        make_wire(me, msg::ErrorReply{"unavailable", to_string(e), "unknown"}));
+                  });
+        return rp;
+      },
       caf::after(std::chrono::minutes(10)) >> [self] { self->quit(); },
   };
 }

@@ -11,8 +11,8 @@
 //   Anything else, or bytes that are no valid message, gets an error reply and
 //   a log line naming the sender's node and the message kind.
 // store ("store", remotely spawnable): joins the node's supervisor and
-//   delegates every message to the store_service, so replies go straight
-//   back to the requester.
+//   passes every message to the store_service and its reply back (the
+//   service never talks to remote actors itself; see store_actor.cpp).
 #pragma once
 
 #include <caf/behavior.hpp>

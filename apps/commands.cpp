@@ -3,6 +3,7 @@
 
 #include "actors/ground.hpp"
 #include "actors/node.hpp"
+#include "apps/cli_util.hpp"
 #include "apps/status_view.hpp"
 #include "core/config.hpp"
 #include "core/local_cluster.hpp"
@@ -25,27 +26,6 @@ namespace orbitrain {
 namespace {
 
 using namespace std::chrono_literals;
-
-/// Loads a constellation file or prints every issue and throws exit code 2.
-Constellation load_or_fail(const std::string& path) {
-  try {
-    return load_constellation(path);
-  } catch (const ConfigError& e) {
-    for (const auto& issue : e.issues())
-      std::cerr << "error: " << issue.to_string() << "\n";
-    throw CLI::RuntimeError(2);
-  }
-}
-
-std::chrono::milliseconds duration_or_fail(const std::string& text, const char* option) {
-  auto d = parse_duration(text);
-  if (!d || d->count() <= 0) {
-    std::cerr << "error: " << option << ": '" << text
-              << "' is not a duration (examples: 500ms, 3s, 1min)\n";
-    throw CLI::RuntimeError(2);
-  }
-  return *d;
-}
 
 // ---- node -------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 // station (`status`, and later ingest/train/export) and local experiments
 // (`up`, `demo`). Parses arguments with CLI11 and hands off to the commands.
 #include "apps/commands.hpp"
+#include "apps/data_commands.hpp"
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "orbitrain 0.1.0");
   orbitrain::add_cluster_commands(app);
+  orbitrain::add_data_commands(app);
 #ifdef ORBITRAIN_HAVE_COMPUTE_CLI
   orbitrain::apps::add_compute_commands(app);
 #endif

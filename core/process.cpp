@@ -103,7 +103,7 @@ Child::Child(Child&& other) noexcept {
 
 Child& Child::operator=(Child&& other) noexcept {
   if (this != &other) {
-    this->~Child();
+    release();
     pid_ = std::exchange(other.pid_, -1);
     out_fd_ = std::exchange(other.out_fd_, -1);
     pid_fd_ = std::exchange(other.pid_fd_, -1);
@@ -115,6 +115,10 @@ Child& Child::operator=(Child&& other) noexcept {
 }
 
 Child::~Child() {
+  release();
+}
+
+void Child::release() {
   if (pid_ > 0 && !status_) {
     ::kill(pid_, SIGKILL);
     int st = 0;
@@ -128,6 +132,9 @@ Child::~Child() {
   pid_ = -1;
   out_fd_ = -1;
   pid_fd_ = -1;
+  out_eof_ = false;
+  buffer_.clear();
+  status_.reset();
 }
 
 bool Child::fill(std::chrono::milliseconds timeout) {

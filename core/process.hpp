@@ -64,6 +64,8 @@ public:
   int stop(std::chrono::milliseconds grace);
 
 private:
+  // Kills and reaps a running child, closes the fds; leaves an empty Child.
+  void release();
   bool fill(std::chrono::milliseconds timeout);
   std::optional<std::string> take_line();
 

@@ -1,0 +1,602 @@
+// Implementation of ground_data.hpp.
+#include "actors/ground_data.hpp"
+
+#include "actors/wire_message.hpp"
+#include "storage/hash_ring.hpp"
+#include "storage/sha256.hpp"
+
+#include <algorithm>
+#include <caf/actor_system.hpp>
+#include <caf/all.hpp>
+#include <deque>
+#include <fstream>
+#include <set>
+
+namespace orbitrain {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Requests in flight from one blocking actor, answered in the order sent:
+// at most `window` outstanding; `done` runs for each reply (or error).
+class Pipeline {
+public:
+  using Done = std::function<void(Result<msg::Envelope>)>;
+
+  Pipeline(caf::actor_system& sys, std::chrono::milliseconds timeout, size_t window)
+      : self_(sys), timeout_(timeout), window_(std::max<size_t>(1, window)) {}
+
+  void send(const caf::actor& to, wire w, Done done) {
+    while (pending_.size() >= window_)
+      pop();
+    pending_.push_back(Pending{self_->request(to, timeout_, std::move(w)), std::move(done)});
+  }
+
+  /// Sends and waits for this one reply (after all earlier ones).
+  Result<msg::Envelope> ask(const caf::actor& to, wire w) {
+    std::optional<Result<msg::Envelope>> out;
+    send(to, std::move(w), [&](Result<msg::Envelope> r) { out = std::move(r); });
+    drain();
+    return std::move(*out);
+  }
+
+  void drain() {
+    while (!pending_.empty())
+      pop();
+  }
+
+private:
+  using Handle = decltype(std::declval<caf::scoped_actor&>()->request(
+      std::declval<caf::actor>(), std::chrono::milliseconds(1), std::declval<wire>()));
+  struct Pending {
+    Handle handle;
+    Done done;
+  };
+
+  void pop() {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    std::optional<Result<msg::Envelope>> r;
+    p.handle.receive([&](wire& reply) { r = open_wire(reply); },
+                     [&](caf::error& e) {
+                       r = make_error(e == caf::sec::request_timeout ? Errc::timeout
+                                                                     : Errc::unreachable,
+                                      self_->home_system().render(e));
+                     });
+    p.done(std::move(*r));
+  }
+
+  caf::scoped_actor self_;
+  std::chrono::milliseconds timeout_;
+  size_t window_;
+  std::deque<Pending> pending_;
+};
+
+// The store actors of the satellites that answered.
+struct Stores {
+  std::vector<std::string> ids; // every satellite, file order
+  std::map<std::string, caf::actor> up;
+  std::vector<std::string> down; // "sat-3: why"
+
+  bool is_up(const std::string& id) const { return up.count(id) != 0; }
+};
+
+Stores connect_stores(GroundStation& ground, std::chrono::milliseconds timeout) {
+  Stores s;
+  auto actors = ground.spawn_on_all("store", timeout);
+  const auto& sats = ground.constellation().satellites;
+  for (size_t i = 0; i < sats.size(); ++i) {
+    s.ids.push_back(sats[i].id);
+    if (actors[i])
+      s.up[sats[i].id] = *actors[i];
+    else
+      s.down.push_back(sats[i].id + ": " + actors[i].error().message);
+  }
+  return s;
+}
+
+// The reply's body as T, or an error naming the satellite and what it said.
+template <class T> Result<T> expect_body(Result<msg::Envelope> r, const std::string& sat) {
+  if (!r)
+    return make_error(r.error().code, sat + ": " + r.error().message);
+  if (auto* e = std::get_if<msg::ErrorReply>(&r->body))
+    return make_error(e->code == "corrupt"     ? Errc::corrupt
+                      : e->code == "not_found" ? Errc::not_found
+                                               : Errc::storage_error,
+                      sat + ": " + e->message);
+  if (auto* t = std::get_if<T>(&r->body))
+    return std::move(*t);
+  return make_error(Errc::malformed_message,
+                    sat + " answered with an unexpected " + msg::kind_name(r->body));
+}
+
+wire ground_wire(msg::Body body) {
+  return make_wire("ground", std::move(body));
+}
+
+std::vector<msg::DatasetManifest> manifests_named(Pipeline& pipe, const Stores& stores,
+                                                  const std::string& name) {
+  std::vector<msg::DatasetManifest> out;
+  for (const auto& [id, actor] : stores.up) {
+    auto r = expect_body<msg::ManifestList>(
+        pipe.ask(actor, ground_wire(msg::ManifestRequest{name})), id);
+    if (r)
+      for (auto& m : r->manifests)
+        out.push_back(std::move(m));
+  }
+  return out;
+}
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+} // namespace
+
+// ---- ingest -------------------------------------------------------------------
+
+Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
+                            const ProgressFn& progress) {
+  const auto start = clock::now();
+  const auto& c = ground.constellation();
+  IngestReport report;
+  if (o.dataset.empty() || o.dataset.size() > 128)
+    return make_error(Errc::invalid_argument, "dataset name must have 1-128 characters");
+  if (o.chunk_size < min_chunk_size || o.chunk_size > max_chunk_size)
+    return make_error(Errc::invalid_argument,
+                      "chunk size " + std::to_string(o.chunk_size) + " is out of range " +
+                          std::to_string(min_chunk_size) + ".." + std::to_string(max_chunk_size) +
+                          " bytes (4KiB..32MiB)");
+  const unsigned replicas = o.replicas ? o.replicas : static_cast<unsigned>(c.storage.replicas);
+  const unsigned min_replicas = o.min_replicas ? o.min_replicas : replicas;
+  if (replicas < 1 || replicas > c.satellites.size())
+    return make_error(Errc::invalid_argument,
+                      "--replicas " + std::to_string(replicas) + " must be 1.." +
+                          std::to_string(c.satellites.size()) + " (satellites in " + c.file + ")");
+  if (min_replicas > replicas)
+    return make_error(Errc::invalid_argument, "--min-replicas cannot exceed --replicas");
+  report.replicas = replicas;
+
+  std::ifstream in(o.file, std::ios::binary);
+  if (!in)
+    return make_error(Errc::io_error, "cannot read " + o.file + ": " + std::strerror(errno));
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<int64_t>(in.tellg());
+  if (size < 0)
+    return make_error(Errc::io_error, "cannot read " + o.file + " (is it a regular file?)");
+  if (size == 0)
+    return make_error(Errc::invalid_argument, o.file + " is empty: nothing to ingest");
+  report.bytes = static_cast<uint64_t>(size);
+
+  // Pass 1: the whole-file hash and the vocabulary, to compare with what the
+  // constellation may already hold.
+  Sha256Stream whole;
+  std::vector<bool> seen(256, false);
+  {
+    in.seekg(0);
+    std::vector<uint8_t> buf(4 << 20);
+    while (in) {
+      in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+      auto n = static_cast<size_t>(in.gcount());
+      whole.update(buf.data(), n);
+      for (size_t i = 0; i < n; ++i)
+        seen[buf[i]] = true;
+    }
+    in.clear();
+  }
+  msg::DatasetManifest manifest;
+  manifest.name = o.dataset;
+  manifest.sha256 = whole.finish();
+  manifest.total_bytes = report.bytes;
+  manifest.chunk_size = static_cast<uint32_t>(o.chunk_size);
+  manifest.replicas = replicas;
+  for (int b = 0; b < 256; ++b)
+    if (seen[static_cast<size_t>(b)])
+      manifest.vocabulary.push_back(static_cast<uint8_t>(b));
+
+  Stores stores = connect_stores(ground, o.timeout);
+  report.down = stores.down;
+  if (stores.up.size() < min_replicas) {
+    std::string why;
+    for (const auto& d : stores.down)
+      why += "\n  " + d;
+    return make_error(Errc::unreachable, "only " + std::to_string(stores.up.size()) +
+                                             " satellites are reachable, " +
+                                             std::to_string(min_replicas) +
+                                             " copies of each chunk are required:" + why);
+  }
+  Pipeline pipe(ground.system(), o.timeout, o.window * replicas);
+
+  for (const auto& m : manifests_named(pipe, stores, o.dataset)) {
+    if (m.sha256 == manifest.sha256 && m.chunk_size == manifest.chunk_size) {
+      report.was_complete = true;
+      manifest.created_at_ms = m.created_at_ms;
+    } else if (!o.overwrite) {
+      return make_error(Errc::already_exists,
+                        "dataset '" + o.dataset + "' already exists with other content (" +
+                            std::to_string(m.total_bytes) + " bytes, sha256 " +
+                            short_hex(m.sha256) + "); pass --overwrite to replace it");
+    }
+  }
+
+  // Pass 2: chunks, a batch at a time.
+  HashRing ring(stores.ids);
+  auto eligible = [&](const std::string& id) { return stores.is_up(id); };
+  const size_t batch_chunks = 16;
+  std::vector<uint8_t> batch(batch_chunks * o.chunk_size);
+  uint64_t offset = 0;
+  in.seekg(0);
+  std::optional<Error> failure;
+  while (offset < report.bytes && !failure) {
+    in.read(reinterpret_cast<char*>(batch.data()), static_cast<std::streamsize>(batch.size()));
+    const auto got = static_cast<size_t>(in.gcount());
+    if (got == 0)
+      return make_error(Errc::io_error, o.file + " shrank while it was read");
+    struct Piece {
+      const uint8_t* data;
+      size_t size;
+      Sha256 hash;
+      std::vector<std::string> owners;
+    };
+    std::vector<Piece> pieces;
+    for (size_t off = 0; off < got; off += o.chunk_size) {
+      Piece p;
+      p.data = batch.data() + off;
+      p.size = std::min(o.chunk_size, got - off);
+      p.hash = sha256(p.data, p.size);
+      p.owners = ring.owners(p.hash, replicas, eligible);
+      if (p.owners.size() < min_replicas)
+        return make_error(Errc::unreachable,
+                          "chunk " + std::to_string(manifest.chunk_hashes.size() + pieces.size()) +
+                              " can reach only " + std::to_string(p.owners.size()) + " of " +
+                              std::to_string(replicas) + " owners");
+      pieces.push_back(std::move(p));
+    }
+    // Which copies exist already? One query per owner for the whole batch.
+    std::map<std::string, std::vector<size_t>> asked;
+    for (size_t i = 0; i < pieces.size(); ++i)
+      for (const auto& owner : pieces[i].owners)
+        asked[owner].push_back(i);
+    std::set<std::pair<size_t, std::string>> present;
+    for (const auto& [owner, idx] : asked) {
+      msg::ChunkQuery q;
+      for (size_t i : idx)
+        q.hashes.push_back(pieces[i].hash);
+      pipe.send(stores.up.at(owner), ground_wire(std::move(q)),
+                [&, owner = owner, idx = idx](Result<msg::Envelope> r) {
+                  auto p = expect_body<msg::ChunkPresence>(std::move(r), owner);
+                  if (!p) {
+                    failure = p.error();
+                    return;
+                  }
+                  for (size_t k = 0; k < idx.size() && k < p->present.size(); ++k)
+                    if (p->present[k])
+                      present.insert({idx[k], owner});
+                });
+    }
+    pipe.drain();
+    if (failure)
+      break;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const auto& p = pieces[i];
+      for (const auto& owner : p.owners) {
+        if (present.count({i, owner})) {
+          ++report.copies_present;
+          continue;
+        }
+        msg::DataChunk chunk;
+        chunk.dataset = o.dataset;
+        chunk.index = manifest.chunk_hashes.size() + i;
+        chunk.sha256 = p.hash;
+        chunk.data.assign(p.data, p.data + p.size);
+        const size_t bytes = p.size;
+        pipe.send(stores.up.at(owner), ground_wire(std::move(chunk)),
+                  [&, owner = owner, bytes](Result<msg::Envelope> r) {
+                    auto ack = expect_body<msg::ChunkAck>(std::move(r), owner);
+                    if (!ack) {
+                      failure = ack.error();
+                      return;
+                    }
+                    ++report.copies_sent;
+                    report.bytes_sent += bytes;
+                  });
+      }
+      manifest.chunk_hashes.push_back(p.hash);
+      manifest.chunk_sizes.push_back(p.size);
+    }
+    pipe.drain();
+    offset += got;
+    if (progress)
+      progress(offset, report.bytes);
+  }
+  if (failure)
+    return make_error(failure->code, "ingest of " + o.file + " failed: " + failure->message +
+                                         " (run it again to resume)");
+  report.chunks = manifest.chunk_hashes.size();
+  if (!report.was_complete)
+    manifest.created_at_ms = now_ms();
+  // Complete: every chunk has its copies. Now the manifest, on every satellite.
+  for (const auto& [id, actor] : stores.up) {
+    auto ack = expect_body<msg::ManifestList>(pipe.ask(actor, ground_wire(manifest)), id);
+    if (!ack)
+      return make_error(ack.error().code, "cannot store the manifest: " + ack.error().message);
+  }
+  report.seconds = std::chrono::duration<double>(clock::now() - start).count();
+  return report;
+}
+
+// ---- cat ----------------------------------------------------------------------
+
+Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, std::FILE* out,
+                              std::chrono::milliseconds timeout, const ProgressFn& progress) {
+  CatReport report;
+  Stores stores = connect_stores(ground, timeout);
+  report.down = stores.down;
+  if (stores.up.empty())
+    return make_error(Errc::unreachable, "no satellite is reachable");
+  Pipeline pipe(ground.system(), timeout, 8);
+  auto manifests = manifests_named(pipe, stores, name);
+  if (manifests.empty())
+    return make_error(Errc::not_found, "unknown dataset '" + name + "' (asked " +
+                                           std::to_string(stores.up.size()) + " satellites)");
+  const auto manifest = manifests.front();
+  HashRing ring(stores.ids);
+  auto eligible = [&](const std::string& id) { return stores.is_up(id); };
+  Sha256Stream whole;
+  const size_t n = manifest.chunk_hashes.size();
+  // Results land here in order; a failed first try is retried on the next
+  // replica when its turn to be written comes.
+  std::vector<std::optional<std::vector<uint8_t>>> ready(n);
+  std::vector<std::vector<std::string>> candidates(n);
+  size_t next_write = 0;
+  std::optional<Error> failure;
+  auto fetch_from = [&](size_t i, const std::string& sat) -> bool {
+    auto r = expect_body<msg::DataChunk>(
+        pipe.ask(stores.up.at(sat), ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]})), sat);
+    if (r && r->data.size() == manifest.chunk_sizes[i] &&
+        sha256(r->data.data(), r->data.size()) == manifest.chunk_hashes[i]) {
+      ready[i] = std::move(r->data);
+      return true;
+    }
+    return false;
+  };
+  std::vector<bool> answered(n, false);
+  auto write_ready = [&] {
+    while (next_write < n && answered[next_write] && !failure) {
+      size_t i = next_write;
+      if (!ready[i]) {
+        // The first replica failed: try the others, one by one.
+        bool ok = false;
+        for (size_t k = 1; k < candidates[i].size() && !ok; ++k)
+          ok = fetch_from(i, candidates[i][k]);
+        if (!ok) {
+          failure = make_error(Errc::not_found, "chunk " + std::to_string(i) + " (" +
+                                                    short_hex(manifest.chunk_hashes[i]) +
+                                                    ") has no valid copy on a reachable satellite");
+          return;
+        }
+        ++report.fallbacks;
+      }
+      auto& bytes = *ready[i];
+      whole.update(bytes.data(), bytes.size());
+      if (std::fwrite(bytes.data(), 1, bytes.size(), out) != bytes.size()) {
+        failure = make_error(Errc::io_error, "cannot write the output");
+        return;
+      }
+      report.bytes += bytes.size();
+      ready[i].reset();
+      ++next_write;
+      if (progress)
+        progress(report.bytes, manifest.total_bytes);
+    }
+  };
+  for (size_t i = 0; i < n && !failure; ++i) {
+    candidates[i] =
+        ring.owners(manifest.chunk_hashes[i], static_cast<unsigned>(stores.ids.size()), eligible);
+    if (candidates[i].empty())
+      return make_error(Errc::unreachable, "no reachable satellite for chunk " + std::to_string(i));
+    const std::string first = candidates[i][0];
+    pipe.send(stores.up.at(first), ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]}),
+              [&, i, first](Result<msg::Envelope> r) {
+                answered[i] = true;
+                auto c = expect_body<msg::DataChunk>(std::move(r), first);
+                if (c && c->data.size() == manifest.chunk_sizes[i] &&
+                    sha256(c->data.data(), c->data.size()) == manifest.chunk_hashes[i])
+                  ready[i] = std::move(c->data);
+              });
+    // Write what is complete, in order, keeping memory to the window.
+    write_ready();
+  }
+  pipe.drain();
+  write_ready();
+  std::fflush(out);
+  if (failure)
+    return *failure;
+  if (whole.finish() != manifest.sha256)
+    return make_error(Errc::corrupt, "dataset '" + name + "' does not match its whole-file hash");
+  return report;
+}
+
+// ---- survey ---------------------------------------------------------------------
+
+Survey survey(GroundStation& ground, std::chrono::milliseconds timeout) {
+  Survey s;
+  Stores stores = connect_stores(ground, timeout);
+  Pipeline pipe(ground.system(), timeout, 8);
+  for (const auto& id : stores.ids) {
+    SatelliteHoldings h;
+    h.id = id;
+    auto it = stores.up.find(id);
+    if (it == stores.up.end()) {
+      for (const auto& d : stores.down)
+        if (d.rfind(id + ":", 0) == 0)
+          h.error = d.substr(id.size() + 2);
+      s.satellites.push_back(std::move(h));
+      continue;
+    }
+    auto ml = expect_body<msg::ManifestList>(
+        pipe.ask(it->second, ground_wire(msg::ManifestRequest{})), id);
+    auto inv =
+        expect_body<msg::Inventory>(pipe.ask(it->second, ground_wire(msg::InventoryRequest{})), id);
+    if (!ml || !inv) {
+      h.error = !ml ? ml.error().message : inv.error().message;
+      s.satellites.push_back(std::move(h));
+      continue;
+    }
+    h.up = true;
+    for (auto& m : ml->manifests)
+      h.manifests[m.name] = std::move(m);
+    for (size_t i = 0; i < inv->hashes.size(); ++i)
+      h.chunks[inv->hashes[i]] = inv->sizes[i];
+    s.satellites.push_back(std::move(h));
+  }
+  std::map<std::string, DatasetSummary> by_name;
+  for (const auto& h : s.satellites)
+    for (const auto& [name, m] : h.manifests) {
+      auto& d = by_name[name];
+      if (d.held_by.empty())
+        d.manifest = m;
+      d.held_by.push_back(h.id);
+    }
+  for (auto& [name, d] : by_name) {
+    const auto& m = d.manifest;
+    d.copies.assign(m.chunk_hashes.size(), 0);
+    for (const auto& h : s.satellites) {
+      if (!h.up)
+        continue;
+      auto& per = d.per_satellite[h.id];
+      for (size_t i = 0; i < m.chunk_hashes.size(); ++i)
+        if (h.chunks.count(m.chunk_hashes[i])) {
+          ++d.copies[i];
+          ++per.first;
+          per.second += m.chunk_sizes[i];
+        }
+    }
+    d.min_copies = d.copies.empty() ? 0 : *std::min_element(d.copies.begin(), d.copies.end());
+    for (unsigned c : d.copies)
+      if (c < m.replicas)
+        ++d.under_replicated;
+    s.datasets.push_back(std::move(d));
+  }
+  return s;
+}
+
+// ---- repair ---------------------------------------------------------------------
+
+Result<RepairReport> repair(GroundStation& ground, const std::string& name,
+                            std::chrono::milliseconds timeout, const ProgressFn& progress) {
+  RepairReport report;
+  Stores stores = connect_stores(ground, timeout);
+  report.down = stores.down;
+  if (stores.up.empty())
+    return make_error(Errc::unreachable, "no satellite is reachable");
+  Pipeline pipe(ground.system(), timeout, 8);
+  // Every manifest any reachable satellite holds (or the one asked for).
+  std::map<std::string, msg::DatasetManifest> manifests;
+  std::map<std::string, std::set<std::string>> manifest_holders;
+  for (const auto& [id, actor] : stores.up) {
+    auto ml = expect_body<msg::ManifestList>(
+        pipe.ask(actor, ground_wire(msg::ManifestRequest{name})), id);
+    if (!ml)
+      return ml.error();
+    for (auto& m : ml->manifests) {
+      manifest_holders[m.name].insert(id);
+      manifests.emplace(m.name, std::move(m));
+    }
+  }
+  if (!name.empty() && manifests.empty())
+    return make_error(Errc::not_found, "unknown dataset '" + name + "'");
+  HashRing ring(stores.ids);
+  auto eligible = [&](const std::string& id) { return stores.is_up(id); };
+  uint64_t total = 0, done = 0;
+  for (const auto& [n, m] : manifests)
+    total += m.total_bytes;
+  for (const auto& [dname, m] : manifests) {
+    const size_t count = m.chunk_hashes.size();
+    report.chunks_checked += count;
+    // Verify every copy everywhere; corrupt copies are dropped by the store.
+    std::map<std::string, std::vector<bool>> holds;
+    for (const auto& [id, actor] : stores.up) {
+      std::vector<bool> present;
+      for (size_t from = 0; from < count; from += 256) {
+        msg::ChunkQuery q;
+        q.verify = true;
+        for (size_t i = from; i < std::min(count, from + 256); ++i)
+          q.hashes.push_back(m.chunk_hashes[i]);
+        auto p = expect_body<msg::ChunkPresence>(pipe.ask(actor, ground_wire(std::move(q))), id);
+        if (!p)
+          return p.error();
+        report.corrupt_dropped += p->corrupt_dropped;
+        present.insert(present.end(), p->present.begin(), p->present.end());
+      }
+      holds[id] = std::move(present);
+    }
+    const unsigned replicas = std::max<unsigned>(1, m.replicas);
+    for (size_t i = 0; i < count; ++i) {
+      auto desired = ring.owners(m.chunk_hashes[i], replicas, eligible);
+      std::vector<std::string> holders;
+      for (const auto& [id, present] : holds)
+        if (present[i])
+          holders.push_back(id);
+      const size_t target = std::min<size_t>(replicas, stores.up.size());
+      if (holders.size() >= target) {
+        done += m.chunk_sizes[i];
+        continue;
+      }
+      if (holders.empty()) {
+        ++report.lost_chunks;
+        continue;
+      }
+      // Fetch a verified copy from a holder, then give it to each missing owner.
+      std::optional<std::vector<uint8_t>> bytes;
+      for (const auto& h : holders) {
+        auto c = expect_body<msg::DataChunk>(
+            pipe.ask(stores.up.at(h), ground_wire(msg::ChunkRequest{m.chunk_hashes[i]})), h);
+        if (c && sha256(c->data.data(), c->data.size()) == m.chunk_hashes[i]) {
+          bytes = std::move(c->data);
+          break;
+        }
+      }
+      if (!bytes) {
+        ++report.lost_chunks;
+        continue;
+      }
+      size_t have = holders.size();
+      for (const auto& owner : desired) {
+        if (have >= target)
+          break;
+        if (std::find(holders.begin(), holders.end(), owner) != holders.end())
+          continue;
+        msg::DataChunk chunk;
+        chunk.dataset = dname;
+        chunk.index = i;
+        chunk.sha256 = m.chunk_hashes[i];
+        chunk.data = *bytes;
+        auto ack = expect_body<msg::ChunkAck>(
+            pipe.ask(stores.up.at(owner), ground_wire(std::move(chunk))), owner);
+        if (!ack)
+          return ack.error();
+        ++have;
+        ++report.copies_restored;
+        report.bytes_sent += bytes->size();
+      }
+      done += m.chunk_sizes[i];
+      if (progress)
+        progress(done, total);
+    }
+    // The manifest belongs on every satellite.
+    for (const auto& [id, actor] : stores.up)
+      if (!manifest_holders[dname].count(id)) {
+        auto ack = expect_body<msg::ManifestList>(pipe.ask(actor, ground_wire(m)), id);
+        if (!ack)
+          return ack.error();
+        ++report.manifests_restored;
+      }
+  }
+  return report;
+}
+
+} // namespace orbitrain
