@@ -18,9 +18,21 @@ float LrSchedule::at(int step) const {
 }
 
 double grad_norm(const float* g, size_t n) {
+  // Fixed chunks summed in double, then the chunk sums in order: the result
+  // does not depend on the number of threads.
+  constexpr int64_t kChunks = 64;
+  double part[kChunks] = {};
+#pragma omp parallel for schedule(static) if (n >= (size_t(1) << 16))
+  for (int64_t c = 0; c < kChunks; ++c) {
+    const size_t b = n * size_t(c) / kChunks, e = n * size_t(c + 1) / kChunks;
+    double s = 0.0;
+    for (size_t i = b; i < e; ++i)
+      s += double(g[i]) * g[i];
+    part[c] = s;
+  }
   double s = 0.0;
-  for (size_t i = 0; i < n; ++i)
-    s += double(g[i]) * g[i];
+  for (double p : part)
+    s += p;
   return std::sqrt(s);
 }
 
@@ -30,7 +42,9 @@ double clip_grad_norm(float* g, size_t n, double max_norm) {
     const double coef = max_norm / (norm + 1e-6);
     if (coef < 1.0) {
       const float c = float(coef);
-      for (size_t i = 0; i < n; ++i)
+      const int64_t m = int64_t(n);
+#pragma omp parallel for simd schedule(static) if (m >= (int64_t(1) << 15))
+      for (int64_t i = 0; i < m; ++i)
         g[i] *= c;
     }
   }

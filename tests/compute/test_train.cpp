@@ -60,6 +60,14 @@ TEST(ClipTest, ScalesToMaxNorm) {
   std::vector<float> h{0.3f, 0.4f};
   clip_grad_norm(h.data(), 2, 1.0);
   EXPECT_EQ(h[0], 0.3f); // below the limit: untouched
+  // Large enough for the threaded path.
+  auto big = testing::randn(200003, 7);
+  double sq = 0;
+  for (float x : big)
+    sq += double(x) * x;
+  EXPECT_NEAR(grad_norm(big.data(), big.size()), std::sqrt(sq), 1e-9 * std::sqrt(sq));
+  clip_grad_norm(big.data(), big.size(), 2.0);
+  EXPECT_NEAR(grad_norm(big.data(), big.size()), 2.0, 1e-5);
 }
 
 TEST(TokenizerTest, SortedDistinctBytesRoundTrip) {
