@@ -307,11 +307,16 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
       manifest.chunk_hashes.push_back(p.hash);
       manifest.chunk_sizes.push_back(p.size);
     }
-    pipe.drain();
+    // No drain here: the sends stay in flight (each owns a copy of its bytes)
+    // while the next batch is read and hashed.
     offset += got;
     if (progress)
       progress(offset, report.bytes);
   }
+  if (failure)
+    return make_error(failure->code, "ingest of " + o.file + " failed: " + failure->message +
+                                         " (run it again to resume)");
+  pipe.drain();
   if (failure)
     return make_error(failure->code, "ingest of " + o.file + " failed: " + failure->message +
                                          " (run it again to resume)");

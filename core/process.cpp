@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdexcept>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -228,7 +229,10 @@ std::optional<int> Child::wait_for(std::chrono::milliseconds timeout) {
   int st = 0;
   pid_t w;
   do {
-    w = ::waitpid(pid_, &st, pid_fd_ >= 0 ? 0 : WNOHANG);
+    rusage ru{};
+    w = ::wait4(pid_, &st, pid_fd_ >= 0 ? 0 : WNOHANG, &ru);
+    if (w == pid_)
+      max_rss_kib_ = ru.ru_maxrss;
   } while (w < 0 && errno == EINTR);
   if (w == pid_)
     status_ = st;

@@ -60,6 +60,9 @@ public:
   /// (as from waitpid), or nullopt if it still runs.
   std::optional<int> wait_for(std::chrono::milliseconds timeout);
 
+  /// Peak resident memory of the exited child, in KiB (0 before it exited).
+  long max_rss_kib() const { return max_rss_kib_; }
+
   /// SIGTERM, wait up to `grace`, then SIGKILL. Returns the wait status.
   int stop(std::chrono::milliseconds grace);
 
@@ -75,6 +78,7 @@ private:
   bool out_eof_ = false;
   std::string buffer_;
   std::optional<int> status_;
+  long max_rss_kib_ = 0;
 };
 
 /// Describes a wait status: "exit 0", "killed by SIGKILL".
