@@ -18,7 +18,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpt_torch import GPT, model_metadata, save_safetensors, state_dict_for_export  # noqa: E402
+from gpt_torch import GPT, load_model, model_metadata, save_safetensors, state_dict_for_export  # noqa: E402,E501
 
 
 def main():
@@ -40,6 +40,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--log-every", type=int, default=0, help="print the loss every N steps")
+    ap.add_argument("--init", default="", help="start from this safetensors model")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -53,7 +55,14 @@ def main():
     T, B = a.block_size, a.batch
     cfg = {"n_layer": a.n_layer, "n_head": a.n_head, "n_embd": a.n_embd, "block_size": T,
            "vocab_size": len(vocab), "bias": False}
-    model = GPT(cfg)
+    if a.init:
+        model, init_vocab = load_model(a.init)
+        if list(init_vocab) != list(vocab):
+            raise SystemExit(f"{a.init}: vocabulary differs from that of {a.data}")
+        cfg = model.cfg
+        T = cfg["block_size"]
+    else:
+        model = GPT(cfg)
     opt = model.optimizer(a.lr, a.weight_decay, (0.9, a.beta2))
 
     def lr_at(it):
@@ -64,7 +73,7 @@ def main():
         r = (it - a.warmup) / (a.steps - a.warmup)
         return a.min_lr + 0.5 * (1.0 + math.cos(math.pi * r)) * (a.lr - a.min_lr)
 
-    def batch(d, i, sampler):
+    def batch(d, i, sampler, B=B):
         if sampler == "sequential":
             w = (len(d) - 1) // T
             starts = [((i * B + b) % w) * T for b in range(B)]
@@ -77,7 +86,9 @@ def main():
     def val_loss(n_batches=20):
         model.eval()
         with torch.no_grad():
-            ls = [model(*batch(val, i, "sequential"))[1].item() for i in range(n_batches)]
+            # as orbitrain's evaluate: sequential batches of min(B, 8) windows
+            ls = [model(*batch(val, i, "sequential", min(B, 8)))[1].item()
+                  for i in range(n_batches)]
         model.train()
         return sum(ls) / len(ls)
 
@@ -91,6 +102,8 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
         opt.step()
+        if a.log_every and ((it + 1) % a.log_every == 0 or it == 0):
+            print(f"step {it + 1} loss {loss.item():.6f}", flush=True)
         if (it + 1) % a.eval_every == 0 or it + 1 == a.steps:
             print(f"step {it + 1} loss {loss.item():.4f} val {val_loss():.4f} "
                   f"{(it + 1) * B * T / (time.time() - t0):.0f} tok/s", flush=True)
