@@ -54,6 +54,7 @@ int run_satellite(const Constellation& c, const std::string& node_id) {
       return 2;
     }
     std::shared_ptr<Store> shared_store = std::move(*store);
+    cfg->store = shared_store;
     // RocksDB calls block: the store service gets a thread of its own.
     auto store_service = sys.spawn<caf::detached>(store_service_actor, shared_store);
     register_store_service(sys, store_service);

@@ -1,6 +1,7 @@
 // Implementation of runtime.hpp.
 #include "actors/runtime.hpp"
 
+#include "actors/job_actors.hpp"
 #include "actors/satellite_actors.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/wire_message.hpp"
@@ -28,6 +29,9 @@ std::unique_ptr<orbitrain_config> make_caf_config(const Constellation& c, System
     cfg->node_id = node_id;
     cfg->add_actor_type("probe", probe_actor);
     cfg->add_actor_type("store", store_actor);
+    cfg->add_actor_type("worker", job_worker_actor);
+    cfg->add_actor_type("ps", job_ps_actor);
+    cfg->add_actor_type("scheduler", job_scheduler_actor);
   }
   return cfg;
 }

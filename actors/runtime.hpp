@@ -17,11 +17,16 @@ class actor_system;
 
 namespace orbitrain {
 
+class Store;
+
 /// The actor system config of every orbitrain process.
 class orbitrain_config : public caf::actor_system_config {
 public:
   std::string node_id = "ground"; // satellite id, or "ground" for clients
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  /// The satellite's store, set by the node once it is open (null on the
+  /// ground, and for a moment while a node starts).
+  std::shared_ptr<Store> store;
 };
 
 enum class SystemRole {

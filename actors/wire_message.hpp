@@ -8,6 +8,7 @@
 #include "core/result.hpp"
 #include "schemas/messages.hpp"
 
+#include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/type_id.hpp>
@@ -34,8 +35,18 @@ Result<msg::Envelope> open_wire(const wire& w);
 
 CAF_BEGIN_TYPE_ID_BLOCK(orbitrain, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(orbitrain, (orbitrain::wire))
+CAF_ADD_TYPE_ID(orbitrain, (std::vector<orbitrain::wire>))
+CAF_ADD_TYPE_ID(orbitrain, (std::vector<float>))
 CAF_END_TYPE_ID_BLOCK(orbitrain)
 
 // Local control messages between a node's own actors.
 CAF_ADD_ATOM(orbitrain, orbitrain, join_atom, "join")
 CAF_ADD_ATOM(orbitrain, orbitrain, count_atom, "count")
+// Training jobs: set-up, start, parameters to a worker's compute thread, a
+// finished task from it, the end of a job.
+CAF_ADD_ATOM(orbitrain, orbitrain, job_init_atom, "jobinit")
+CAF_ADD_ATOM(orbitrain, orbitrain, job_start_atom, "jobstart")
+CAF_ADD_ATOM(orbitrain, orbitrain, params_atom, "params")
+CAF_ADD_ATOM(orbitrain, orbitrain, task_done_atom, "taskdone")
+CAF_ADD_ATOM(orbitrain, orbitrain, job_end_atom, "jobend")
+CAF_ADD_ATOM(orbitrain, orbitrain, tick_atom, "tick")

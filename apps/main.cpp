@@ -3,6 +3,7 @@
 // (`up`, `demo`). Parses arguments with CLI11 and hands off to the commands.
 #include "apps/commands.hpp"
 #include "apps/data_commands.hpp"
+#include "apps/train_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "orbitrain 0.1.0");
   orbitrain::add_cluster_commands(app);
   orbitrain::add_data_commands(app);
+  orbitrain::add_train_command(app);
 #ifdef ORBITRAIN_HAVE_COMPUTE_CLI
   orbitrain::apps::add_compute_commands(app);
 #endif

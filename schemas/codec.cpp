@@ -58,7 +58,7 @@ const char* kind_name(const Body& body) {
       "probeRequest",     "nodeStatus", "loadReport",  "dataChunk",       "tensorFrame",
       "taskAssignment",   "taskResult", "error",       "chunkQuery",      "chunkPresence",
       "chunkRequest",     "chunkAck",   "manifestPut", "manifestRequest", "manifestList",
-      "inventoryRequest", "inventory"};
+      "inventoryRequest", "inventory",  "jobSpec",     "stepDone",        "paramsRequest"};
   static_assert(std::variant_size_v<Body> == std::size(names));
   return names[body.index()];
 }
@@ -222,6 +222,53 @@ struct BodyWriter {
       write_manifest(list[i], m.manifests[i]);
   }
   void operator()(const InventoryRequest&) { b.initInventoryRequest(); }
+  void operator()(const ParamsRequest&) { b.initParamsRequest(); }
+  void operator()(const JobSpec& m) {
+    auto o = b.initJobSpec();
+    o.setDataset(m.dataset);
+    o.setModelConfig(m.model_config);
+    o.setSteps(m.steps);
+    o.setMicroBatch(m.micro_batch);
+    o.setMicroBatchesPerStep(m.micro_batches_per_step);
+    o.setSeed(m.seed);
+    o.setSampler(m.sampler);
+    o.setPrecision(m.precision);
+    o.setThreads(m.threads);
+    o.setLr(m.lr);
+    o.setMinLr(m.min_lr);
+    o.setWarmupSteps(m.warmup_steps);
+    o.setDecaySteps(m.decay_steps);
+    o.setBeta1(m.beta1);
+    o.setBeta2(m.beta2);
+    o.setEps(m.eps);
+    o.setWeightDecay(m.weight_decay);
+    o.setGradClip(m.grad_clip);
+    auto sats = o.initSatellites(static_cast<unsigned>(m.satellites.size()));
+    for (unsigned i = 0; i < m.satellites.size(); ++i) {
+      sats[i].setId(m.satellites[i].id);
+      sats[i].setHost(m.satellites[i].host);
+      sats[i].setPort(m.satellites[i].port);
+    }
+    auto workers = o.initWorkers(static_cast<unsigned>(m.workers.size()));
+    for (unsigned i = 0; i < m.workers.size(); ++i)
+      workers.set(i, m.workers[i]);
+    o.setScheduler(m.scheduler);
+    o.setParameterServer(m.parameter_server);
+    o.setTaskTimeoutMs(m.task_timeout_ms);
+  }
+  void operator()(const StepDone& m) {
+    auto o = b.initStepDone();
+    o.setStep(m.step);
+    o.setVersion(m.version);
+    o.setLoss(m.loss);
+    o.setTokens(m.tokens);
+    o.setGradNorm(m.grad_norm);
+    o.setLr(m.lr);
+    auto t = o.initTasksPerWorker(static_cast<unsigned>(m.tasks_per_worker.size()));
+    for (unsigned i = 0; i < m.tasks_per_worker.size(); ++i)
+      t.set(i, m.tasks_per_worker[i]);
+    o.setReassigned(m.reassigned);
+  }
   void operator()(const Inventory& m) {
     auto o = b.initInventory();
     auto hashes = concat(m.hashes);
@@ -515,6 +562,56 @@ Body read_body(wire::Envelope::Body::Reader b) {
   }
   case wire::Envelope::Body::INVENTORY_REQUEST:
     return InventoryRequest{};
+  case wire::Envelope::Body::PARAMS_REQUEST:
+    return ParamsRequest{};
+  case wire::Envelope::Body::JOB_SPEC: {
+    auto r = b.getJobSpec();
+    JobSpec m;
+    if (!r.hasDataset() || !r.hasModelConfig())
+      fail(Errc::missing_field, "jobSpec.dataset or jobSpec.modelConfig is missing");
+    m.dataset = text(r.getDataset());
+    m.model_config = text(r.getModelConfig());
+    m.steps = r.getSteps();
+    m.micro_batch = r.getMicroBatch();
+    m.micro_batches_per_step = r.getMicroBatchesPerStep();
+    if (m.micro_batch == 0 || m.micro_batches_per_step == 0)
+      fail(Errc::missing_field, "jobSpec.microBatch and microBatchesPerStep must be positive");
+    m.seed = r.getSeed();
+    m.sampler = text(r.getSampler());
+    m.precision = text(r.getPrecision());
+    m.threads = r.getThreads();
+    m.lr = r.getLr();
+    m.min_lr = r.getMinLr();
+    m.warmup_steps = r.getWarmupSteps();
+    m.decay_steps = r.getDecaySteps();
+    m.beta1 = r.getBeta1();
+    m.beta2 = r.getBeta2();
+    m.eps = r.getEps();
+    m.weight_decay = r.getWeightDecay();
+    m.grad_clip = r.getGradClip();
+    for (auto s : r.getSatellites())
+      m.satellites.push_back(SatelliteAddress{text(s.getId()), text(s.getHost()), s.getPort()});
+    for (auto w : r.getWorkers())
+      m.workers.push_back(text(w));
+    m.scheduler = text(r.getScheduler());
+    m.parameter_server = text(r.getParameterServer());
+    m.task_timeout_ms = r.getTaskTimeoutMs();
+    return m;
+  }
+  case wire::Envelope::Body::STEP_DONE: {
+    auto r = b.getStepDone();
+    StepDone m;
+    m.step = r.getStep();
+    m.version = r.getVersion();
+    m.loss = r.getLoss();
+    m.tokens = r.getTokens();
+    m.grad_norm = r.getGradNorm();
+    m.lr = r.getLr();
+    for (auto t : r.getTasksPerWorker())
+      m.tasks_per_worker.push_back(t);
+    m.reassigned = r.getReassigned();
+    return m;
+  }
   case wire::Envelope::Body::INVENTORY: {
     auto r = b.getInventory();
     Inventory m;

@@ -160,10 +160,50 @@ struct Inventory {
   std::vector<uint64_t> sizes;
 };
 
-using Body =
-    std::variant<ProbeRequest, NodeStatus, LoadReport, DataChunk, TensorFrame, TaskAssignment,
-                 TaskResult, ErrorReply, ChunkQuery, ChunkPresence, ChunkRequest, ChunkAck,
-                 DatasetManifest, ManifestRequest, ManifestList, InventoryRequest, Inventory>;
+struct SatelliteAddress {
+  std::string id;
+  std::string host;
+  uint16_t port = 0;
+};
+
+/// A training job's settings (see wire.capnp JobSpec).
+struct JobSpec {
+  std::string dataset;
+  std::string model_config; // JSON
+  uint32_t steps = 0;
+  uint32_t micro_batch = 0;
+  uint32_t micro_batches_per_step = 0;
+  uint64_t seed = 0;
+  std::string sampler = "random";
+  std::string precision = "f32";
+  uint32_t threads = 1;
+  float lr = 1e-3f, min_lr = 1e-4f;
+  int32_t warmup_steps = 100, decay_steps = 2000;
+  float beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f, weight_decay = 0.1f, grad_clip = 1.f;
+  std::vector<SatelliteAddress> satellites;
+  std::vector<std::string> workers;
+  std::string scheduler;
+  std::string parameter_server;
+  uint32_t task_timeout_ms = 60000;
+};
+
+struct StepDone {
+  uint32_t step = 0;
+  uint64_t version = 0;
+  double loss = 0;
+  uint64_t tokens = 0;
+  double grad_norm = 0;
+  float lr = 0;
+  std::vector<uint32_t> tasks_per_worker;
+  uint32_t reassigned = 0;
+};
+
+struct ParamsRequest {};
+
+using Body = std::variant<ProbeRequest, NodeStatus, LoadReport, DataChunk, TensorFrame,
+                          TaskAssignment, TaskResult, ErrorReply, ChunkQuery, ChunkPresence,
+                          ChunkRequest, ChunkAck, DatasetManifest, ManifestRequest, ManifestList,
+                          InventoryRequest, Inventory, JobSpec, StepDone, ParamsRequest>;
 
 /// Name of the message kind held by `body`, e.g. "dataChunk" (as in wire.capnp).
 const char* kind_name(const Body& body);

@@ -42,6 +42,9 @@ struct Envelope {
     manifestList @18 :ManifestList;
     inventoryRequest @19 :InventoryRequest;
     inventory @20 :Inventory;
+    jobSpec @21 :JobSpec;
+    stepDone @22 :StepDone;
+    paramsRequest @23 :ParamsRequest;
   }
 }
 
@@ -275,4 +278,85 @@ struct Inventory {
   # SHA-256 keys of the chunks held, 32 bytes each, concatenated.
   sizes @1 :List(UInt64);
   # Bytes of each chunk, in the same order.
+}
+
+struct SatelliteAddress {
+  id @0 :Text;
+  # Satellite id.
+  host @1 :Text;
+  # Host it is reached at.
+  port @2 :UInt16;
+  # Its port.
+}
+
+struct JobSpec {
+  dataset @0 :Text;
+  # Dataset to train on; its manifest is on every satellite.
+  modelConfig @1 :Text;
+  # GPT configuration as JSON (compute/config.hpp), vocab_size included.
+  steps @2 :UInt32;
+  # Optimizer steps.
+  microBatch @3 :UInt32;
+  # Sequences per micro-batch (one task).
+  microBatchesPerStep @4 :UInt32;
+  # Micro-batches whose gradients make one step.
+  seed @5 :UInt64;
+  # Seed of the initial weights and of the random sampler.
+  sampler @6 :Text;
+  # "random" or "sequential", as train-local.
+  precision @7 :Text;
+  # "f32" or "bf16" matmuls.
+  threads @8 :UInt32;
+  # Compute threads per worker.
+  lr @9 :Float32;
+  # Peak learning rate.
+  minLr @10 :Float32;
+  # Learning rate after the cosine decay.
+  warmupSteps @11 :Int32;
+  # Linear warmup steps.
+  decaySteps @12 :Int32;
+  # The cosine decay ends here.
+  beta1 @13 :Float32;
+  # AdamW beta1.
+  beta2 @14 :Float32;
+  # AdamW beta2.
+  eps @15 :Float32;
+  # AdamW epsilon.
+  weightDecay @16 :Float32;
+  # AdamW decoupled weight decay.
+  gradClip @17 :Float32;
+  # Maximum gradient norm, 0 for none.
+  satellites @18 :List(SatelliteAddress);
+  # Every satellite of the constellation.
+  workers @19 :List(Text);
+  # Satellites running a worker, in worker index order.
+  scheduler @20 :Text;
+  # Satellite running the scheduler.
+  parameterServer @21 :Text;
+  # Satellite running the parameter server.
+  taskTimeoutMs @22 :UInt32;
+  # A task not finished in this time is given to another worker.
+}
+
+struct StepDone {
+  step @0 :UInt32;
+  # The step applied (0-based).
+  version @1 :UInt64;
+  # Parameter version after it.
+  loss @2 :Float64;
+  # Mean training loss of its micro-batches.
+  tokens @3 :UInt64;
+  # Tokens it trained on.
+  gradNorm @4 :Float64;
+  # Gradient norm before clipping.
+  lr @5 :Float32;
+  # Learning rate used.
+  tasksPerWorker @6 :List(UInt32);
+  # Tasks each worker finished in this step, in worker order.
+  reassigned @7 :UInt32;
+  # Tasks given to another worker (death or timeout) so far in the job.
+}
+
+struct ParamsRequest {
+  # Asks the parameter server to send its current parameters (TensorFrames).
 }

@@ -1,0 +1,700 @@
+// Implementation of job_actors.hpp.
+#include "actors/job_actors.hpp"
+
+#include "actors/runtime.hpp"
+#include "actors/satellite_actors.hpp"
+#include "actors/wire_message.hpp"
+#include "compute/model.hpp"
+#include "compute/optimizer.hpp"
+#include "compute/tokenizer.hpp"
+#include "compute/trainer.hpp"
+#include "core/log.hpp"
+#include "schemas/codec.hpp"
+#include "storage/hash_ring.hpp"
+#include "storage/sha256.hpp"
+#include "storage/store.hpp"
+#include "storage/window_reader.hpp"
+
+#include <algorithm>
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <omp.h>
+#include <set>
+
+namespace orbitrain {
+
+namespace cp = compute;
+
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto setup_timeout = std::chrono::seconds(20);
+
+std::string me(caf::event_based_actor* self) {
+  return node_context(self->home_system()).node_id;
+}
+
+const msg::SatelliteAddress* address_of(const msg::JobSpec& spec, const std::string& id) {
+  for (const auto& s : spec.satellites)
+    if (s.id == id)
+      return &s;
+  return nullptr;
+}
+
+// Connects `self`'s node to each satellite in `ids` (direct BASP
+// connections: handles to actors there are then usable) and, when `spawn`
+// is not empty, spawns an actor of that type on each. Calls `done` once with
+// an error text or the spawned actors (in the order of `ids`).
+void connect_all(caf::event_based_actor* self, const msg::JobSpec& spec,
+                 const std::vector<std::string>& ids, const std::string& spawn,
+                 std::function<void(std::string, std::vector<caf::actor>)> done) {
+  struct Pending {
+    size_t left;
+    std::vector<caf::actor> spawned;
+    std::string error;
+    std::function<void(std::string, std::vector<caf::actor>)> done;
+  };
+  auto p = std::make_shared<Pending>(
+      Pending{ids.size(), std::vector<caf::actor>(ids.size()), "", std::move(done)});
+  if (ids.empty()) {
+    p->done("", {});
+    return;
+  }
+  auto finish_one = [p](const std::string& error) {
+    if (!error.empty() && p->error.empty())
+      p->error = error;
+    if (--p->left == 0)
+      p->done(p->error, std::move(p->spawned));
+  };
+  auto mm = self->home_system().middleman().actor_handle();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto* a = address_of(spec, ids[i]);
+    if (!a) {
+      finish_one("satellite " + ids[i] + " is not in the job's constellation");
+      continue;
+    }
+    const std::string id = ids[i];
+    self->request(mm, setup_timeout, caf::connect_atom_v, a->host, a->port)
+        .then(
+            [=](caf::node_id& nid, caf::strong_actor_ptr&, std::set<std::string>&) {
+              if (spawn.empty()) {
+                finish_one("");
+                return;
+              }
+              self->request(mm, setup_timeout, caf::spawn_atom_v, nid, spawn, caf::make_message(),
+                            std::set<std::string>{})
+                  .then(
+                      [=](caf::strong_actor_ptr& ptr) {
+                        p->spawned[i] = caf::actor_cast<caf::actor>(ptr);
+                        finish_one("");
+                      },
+                      [=](caf::error& e) {
+                        finish_one("cannot spawn " + spawn + " on " + id + ": " + to_string(e));
+                      });
+            },
+            [=](caf::error& e) { finish_one("cannot connect to " + id + ": " + to_string(e)); });
+  }
+}
+
+// The parameters (or gradients) as one f32 tensor in frames.
+std::vector<wire> to_frames(const std::string& sender, msg::TensorKind kind, const float* data,
+                            size_t n, uint64_t version, uint64_t step, uint64_t task_id) {
+  msg::Tensor t;
+  t.name = kind == msg::TensorKind::parameters ? "parameters" : "gradients";
+  t.dtype = msg::DType::f32;
+  t.shape = {n};
+  t.data.resize(n * sizeof(float));
+  std::memcpy(t.data.data(), data, t.data.size());
+  msg::TensorFrame header;
+  header.kind = kind;
+  header.version = version;
+  header.step = step;
+  header.task_id = task_id;
+  std::vector<wire> out;
+  for (auto& f : msg::split_tensors({t}, header))
+    out.push_back(make_wire(sender, std::move(f)));
+  return out;
+}
+
+std::vector<float> floats_of(const msg::Tensor& t) {
+  std::vector<float> v(t.data.size() / sizeof(float));
+  std::memcpy(v.data(), t.data.data(), v.size() * sizeof(float));
+  return v;
+}
+
+cp::LrSchedule schedule_of(const msg::JobSpec& s) {
+  return cp::LrSchedule{s.lr, s.min_lr, s.warmup_steps, s.decay_steps};
+}
+
+// ---- worker: the compute thread ------------------------------------------------
+
+// Runs on its own (detached) thread: model, windows, forward and backward.
+// Talks only to its worker actor, and to peer stores through blocking
+// requests when a window needs a chunk held elsewhere.
+caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, wire spec_wire,
+                            std::vector<caf::actor> peer_stores,
+                            std::vector<std::string> peer_ids) {
+  auto env = open_wire(spec_wire);
+  const auto spec = std::get<msg::JobSpec>(env->body);
+  auto& ctx = node_context(self->home_system());
+  omp_set_num_threads(static_cast<int>(std::max<uint32_t>(1, spec.threads)));
+  auto manifest = ctx.store->get_manifest(spec.dataset).value();
+  cp::GptConfig cfg = cp::GptConfig::from_json(nlohmann::json::parse(spec.model_config));
+  auto model =
+      std::make_shared<cp::Gpt>(cfg, cp::StageRange::whole(), cp::parse_precision(spec.precision));
+  auto tok = std::make_shared<cp::Tokenizer>(manifest.vocabulary);
+  // Chunks held elsewhere come from the peers that hold them.
+  HashRing ring(peer_ids);
+  auto& sys = self->home_system();
+  auto fetch = [&sys, peer_stores, peer_ids](const msg::Hash& h) -> Result<std::vector<uint8_t>> {
+    for (size_t i = 0; i < peer_stores.size(); ++i) {
+      if (!peer_stores[i])
+        continue;
+      caf::scoped_actor s{sys};
+      std::optional<std::vector<uint8_t>> got;
+      s->request(peer_stores[i], std::chrono::seconds(10),
+                 make_wire(node_context(sys).node_id, msg::ChunkRequest{h}))
+          .receive(
+              [&](wire& w) {
+                auto e = open_wire(w);
+                if (e)
+                  if (auto* c = std::get_if<msg::DataChunk>(&e->body))
+                    if (sha256(c->data.data(), c->data.size()) == h)
+                      got = std::move(c->data);
+              },
+              [](caf::error&) {});
+      if (got)
+        return std::move(*got);
+    }
+    return make_error(Errc::not_found, "no peer has chunk " + short_hex(h));
+  };
+  auto source = std::make_shared<StoreChunkSource>(*ctx.store, manifest, fetch);
+  auto reader = std::make_shared<WindowReader>(manifest, *source);
+  auto version = std::make_shared<uint64_t>(UINT64_MAX);
+  const std::string id = ctx.node_id;
+  return {
+      [model, version](params_atom, uint64_t v, std::vector<float>& params) {
+        std::memcpy(model->params().data(), params.data(),
+                    std::min(params.size(), model->params().size()) * sizeof(float));
+        *version = v;
+      },
+      [self, worker, model, tok, reader, source, spec, id, version](const wire& w) {
+        auto e = open_wire(w);
+        const auto& task = std::get<msg::TaskAssignment>(e->body);
+        msg::TaskResult r;
+        r.task_id = task.task_id;
+        r.step = task.step;
+        r.micro_batch = task.micro_batch;
+        r.param_version = *version;
+        const auto t0 = std::chrono::steady_clock::now();
+        const int T = model->config().block_size;
+        const int B = static_cast<int>(task.window_starts.size());
+        std::vector<int32_t> x(static_cast<size_t>(B) * T), y(x.size());
+        std::vector<wire> frames;
+        try {
+          for (int b = 0; b < B; ++b) {
+            auto win = reader->read(task.window_starts[static_cast<size_t>(b)],
+                                    static_cast<uint32_t>(T + 1));
+            if (!win)
+              throw std::runtime_error(win.error().message);
+            auto ids = tok->encode(
+                std::string_view(reinterpret_cast<const char*>(win->data()), win->size()));
+            std::copy_n(ids.begin(), T, x.begin() + static_cast<ptrdiff_t>(b) * T);
+            std::copy_n(ids.begin() + 1, T, y.begin() + static_cast<ptrdiff_t>(b) * T);
+          }
+          model->zero_grad();
+          r.loss = model->forward(x.data(), nullptr, y.data(), B, T);
+          model->backward(nullptr, 1.f / static_cast<float>(spec.micro_batches_per_step));
+          r.tokens = static_cast<uint64_t>(B) * T;
+          frames = to_frames(id, msg::TensorKind::gradients, model->grads().data(),
+                             model->grads().size(), *version, task.step, task.task_id);
+          r.gradient_frames = static_cast<uint32_t>(frames.size());
+        } catch (const std::exception& ex) {
+          r.error_message = ex.what();
+          frames.clear();
+        }
+        r.compute_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
+        self->send(worker, task_done_atom_v, make_wire(id, r), std::move(frames));
+      },
+  };
+}
+
+// ---- worker ------------------------------------------------------------------
+
+struct worker_state {
+  msg::JobSpec spec;
+  std::string job;
+  caf::actor ps, scheduler, compute;
+  msg::FrameAssembler params;
+  uint64_t version = UINT64_MAX; // none yet
+  std::deque<wire> waiting;      // tasks for a version not here yet
+  uint32_t queued = 0;
+};
+
+} // namespace
+
+caf::behavior job_worker_actor(caf::event_based_actor* self) {
+  join_supervisor(self);
+  auto st = std::make_shared<worker_state>();
+  auto dispatch = [self, st] {
+    // Tasks run in order, each on the version it names.
+    while (!st->waiting.empty()) {
+      auto e = open_wire(st->waiting.front());
+      const auto& t = std::get<msg::TaskAssignment>(e->body);
+      if (t.param_version != st->version)
+        break;
+      self->send(st->compute, st->waiting.front());
+      st->waiting.pop_front();
+    }
+  };
+  return {
+      [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
+                 caf::actor ps) -> caf::result<wire> {
+        auto env = open_wire(spec_wire);
+        if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
+          return make_wire(me(self),
+                           msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
+        st->spec = std::get<msg::JobSpec>(env->body);
+        st->job = env->job_id;
+        st->ps = ps;
+        st->scheduler = scheduler;
+        auto& ctx = node_context(self->home_system());
+        if (!ctx.store || !ctx.store->get_manifest(st->spec.dataset))
+          return make_wire(
+              me(self), msg::ErrorReply{"not_found",
+                                        me(self) + " holds no dataset '" + st->spec.dataset + "'",
+                                        "jobSpec"});
+        auto rp = self->make_response_promise<wire>();
+        // Connect to the scheduler's and the parameter server's satellites,
+        // and spawn a store proxy on every other satellite for remote chunks.
+        std::vector<std::string> peers;
+        for (const auto& s : st->spec.satellites)
+          if (s.id != me(self))
+            peers.push_back(s.id);
+        connect_all(
+            self, st->spec, {st->spec.scheduler, st->spec.parameter_server}, "",
+            [self, st, rp, peers, spec_wire](std::string err, std::vector<caf::actor>) mutable {
+              if (!err.empty()) {
+                rp.deliver(make_wire(me(self), msg::ErrorReply{"unreachable", err, "jobSpec"}));
+                return;
+              }
+              connect_all(self, st->spec, peers, "store",
+                          [self, st, rp, peers, spec_wire](std::string,
+                                                           std::vector<caf::actor> stores) mutable {
+                            // Peers that cannot be reached are skipped
+                            // (their chunks come from other replicas).
+                            st->compute = self->spawn<caf::detached + caf::linked>(
+                                compute_actor, caf::actor_cast<caf::actor>(self), spec_wire, stores,
+                                peers);
+                            rp.deliver(make_wire(me(self), msg::StepDone{}, st->job));
+                          });
+            });
+        return rp;
+      },
+      [self, st, dispatch](const wire& w) {
+        auto env = open_wire(w);
+        if (!env) {
+          log_warn("worker: malformed message: " + env.error().message);
+          return;
+        }
+        if (auto* f = std::get_if<msg::TensorFrame>(&env->body)) {
+          if (f->kind != msg::TensorKind::parameters)
+            return;
+          if (f->frame_index == 0 && !st->params.complete())
+            st->params = msg::FrameAssembler{};
+          const uint64_t v = f->version;
+          if (!st->params.add(std::move(*f)).ok())
+            return;
+          if (!st->params.complete())
+            return;
+          auto tensors = st->params.take();
+          if (!tensors || tensors->empty())
+            return;
+          st->version = v;
+          self->send(st->compute, params_atom_v, v, floats_of((*tensors)[0]));
+          dispatch();
+        } else if (std::holds_alternative<msg::TaskAssignment>(env->body)) {
+          st->waiting.push_back(w);
+          dispatch();
+        }
+      },
+      [self, st](task_done_atom, const wire& result, std::vector<wire>& frames) {
+        for (auto& f : frames)
+          self->send(st->ps, std::move(f));
+        self->send(st->ps, result);
+        self->send(st->scheduler, result);
+      },
+  };
+}
+
+// ---- parameter server ------------------------------------------------------------
+
+namespace {
+
+struct ps_state {
+  msg::JobSpec spec;
+  std::string job;
+  std::vector<caf::actor> workers;
+  caf::actor scheduler;
+  std::unique_ptr<cp::Gpt> model; // holds the master parameters
+  std::unique_ptr<cp::AdamW> adam;
+  uint32_t step = 0;                                // the step being collected
+  uint64_t version = 0;                             // parameters have seen `version` steps
+  std::map<uint64_t, msg::FrameAssembler> incoming; // by task id
+  std::map<uint32_t, std::vector<float>> grads;     // this step's, by micro-batch
+  std::map<uint32_t, double> losses;
+  uint64_t tokens = 0;
+  std::vector<uint32_t> done_per_worker;
+};
+
+} // namespace
+
+caf::behavior job_ps_actor(caf::event_based_actor* self) {
+  join_supervisor(self);
+  auto st = std::make_shared<ps_state>();
+  auto broadcast = [self, st] {
+    auto frames = to_frames(me(self), msg::TensorKind::parameters, st->model->params().data(),
+                            st->model->params().size(), st->version, st->step, 0);
+    for (const auto& w : st->workers)
+      for (const auto& f : frames)
+        self->send(w, f);
+  };
+  return {
+      [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
+                 std::vector<caf::actor> workers) -> caf::result<wire> {
+        auto env = open_wire(spec_wire);
+        if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
+          return make_wire(me(self),
+                           msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
+        st->spec = std::get<msg::JobSpec>(env->body);
+        st->job = env->job_id;
+        st->workers = std::move(workers);
+        st->scheduler = scheduler;
+        st->done_per_worker.assign(st->workers.size(), 0);
+        try {
+          auto cfg = cp::GptConfig::from_json(nlohmann::json::parse(st->spec.model_config));
+          st->model = std::make_unique<cp::Gpt>(cfg);
+          st->model->init_weights(st->spec.seed);
+          st->adam = std::make_unique<cp::AdamW>(
+              st->model->specs(),
+              cp::AdamWConfig{st->spec.beta1, st->spec.beta2, st->spec.eps, st->spec.weight_decay});
+        } catch (const std::exception& e) {
+          return make_wire(me(self), msg::ErrorReply{"invalid_argument", e.what(), "jobSpec"});
+        }
+        auto rp = self->make_response_promise<wire>();
+        std::vector<std::string> peers = st->spec.workers;
+        peers.push_back(st->spec.scheduler);
+        connect_all(
+            self, st->spec, peers, "",
+            [self, st, rp](std::string err, std::vector<caf::actor>) mutable {
+              rp.deliver(err.empty()
+                             ? make_wire(me(self), msg::StepDone{}, st->job)
+                             : make_wire(me(self), msg::ErrorReply{"unreachable", err, "jobSpec"}));
+            });
+        return rp;
+      },
+      [broadcast](job_start_atom) { broadcast(); },
+      [self, st, broadcast](const wire& w) {
+        auto env = open_wire(w);
+        if (!env) {
+          log_warn("parameter server: malformed message: " + env.error().message);
+          return;
+        }
+        if (auto* f = std::get_if<msg::TensorFrame>(&env->body)) {
+          if (f->kind == msg::TensorKind::gradients && f->step == st->step)
+            (void)st->incoming[f->task_id].add(std::move(*f));
+          return;
+        }
+        if (std::holds_alternative<msg::ParamsRequest>(env->body)) {
+          auto frames = to_frames(me(self), msg::TensorKind::parameters, st->model->params().data(),
+                                  st->model->params().size(), st->version, st->step, 0);
+          auto to = caf::actor_cast<caf::actor>(self->current_sender());
+          for (auto& fr : frames)
+            self->send(to, std::move(fr));
+          return;
+        }
+        auto* r = std::get_if<msg::TaskResult>(&env->body);
+        if (!r)
+          return;
+        auto in = st->incoming.find(r->task_id);
+        // Late (another step), duplicate (re-assigned and both finished) or
+        // failed results are dropped; task ids make this safe.
+        if (r->step != st->step || !r->error_message.empty() || st->grads.count(r->micro_batch) ||
+            in == st->incoming.end() || !in->second.complete() || r->param_version != st->version) {
+          if (in != st->incoming.end() && (r->step != st->step || st->grads.count(r->micro_batch)))
+            st->incoming.erase(in);
+          return;
+        }
+        auto tensors = in->second.take();
+        st->incoming.erase(in);
+        if (!tensors || tensors->empty() ||
+            (*tensors)[0].data.size() != st->model->grads().size() * sizeof(float))
+          return;
+        st->grads[r->micro_batch] = floats_of((*tensors)[0]);
+        st->losses[r->micro_batch] = r->loss;
+        st->tokens += r->tokens;
+        for (size_t i = 0; i < st->spec.workers.size(); ++i)
+          if (st->spec.workers[i] == env->sender)
+            ++st->done_per_worker[i];
+        if (st->grads.size() < st->spec.micro_batches_per_step)
+          return;
+        // All M: sum in micro-batch order, clip, update (as train-local does).
+        auto& g = st->model->grads();
+        g.zero();
+        double loss = 0;
+        for (auto& [mb, grad] : st->grads) {
+          cp::accumulate_gradients(g.data(), grad.data(), g.size());
+          loss += st->losses[mb];
+        }
+        msg::StepDone done;
+        done.step = st->step;
+        done.loss = loss / st->spec.micro_batches_per_step;
+        done.tokens = st->tokens;
+        done.grad_norm = cp::clip_grad_norm(g.data(), g.size(), st->spec.grad_clip);
+        done.lr = schedule_of(st->spec).at(static_cast<int>(st->step));
+        st->adam->step(st->model->params().data(), g.data(), done.lr);
+        done.version = ++st->version;
+        done.tasks_per_worker = st->done_per_worker;
+        ++st->step;
+        st->grads.clear();
+        st->losses.clear();
+        st->tokens = 0;
+        std::fill(st->done_per_worker.begin(), st->done_per_worker.end(), 0);
+        for (auto it = st->incoming.begin(); it != st->incoming.end();)
+          it = it->second.complete() ? st->incoming.erase(it) : std::next(it);
+        if (st->step < st->spec.steps)
+          broadcast();
+        self->send(st->scheduler, make_wire(me(self), done, st->job));
+      },
+  };
+}
+
+// ---- scheduler ---------------------------------------------------------------
+
+namespace {
+
+struct task_info {
+  uint32_t step = 0;
+  uint32_t micro_batch = 0;
+  size_t worker = 0;
+  std::vector<uint64_t> starts;
+  std::chrono::steady_clock::time_point sent;
+};
+
+struct scheduler_state {
+  msg::JobSpec spec;
+  std::string job;
+  std::vector<caf::actor> workers;
+  std::vector<bool> alive;
+  std::vector<uint32_t> load; // tasks outstanding per worker
+  caf::actor ps, ground;
+  msg::DatasetManifest manifest;
+  std::unique_ptr<HashRing> ring;
+  std::unique_ptr<cp::Rng> rng;
+  uint64_t train_len = 0;
+  uint64_t next_task = 1;
+  std::map<uint64_t, task_info> outstanding;
+  uint32_t reassigned = 0;
+};
+
+} // namespace
+
+caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
+  join_supervisor(self);
+  auto st = std::make_shared<scheduler_state>();
+  // The least loaded live worker, preferring one that holds the chunk where
+  // the task's first window starts. Loads live in a small ordered set.
+  auto choose = [st](uint64_t first_start) -> std::optional<size_t> {
+    std::set<std::pair<uint32_t, size_t>> by_load;
+    for (size_t i = 0; i < st->workers.size(); ++i)
+      if (st->alive[i])
+        by_load.insert({st->load[i], i});
+    if (by_load.empty())
+      return std::nullopt;
+    uint64_t off = 0;
+    size_t chunk = 0;
+    while (chunk + 1 < st->manifest.chunk_sizes.size() &&
+           off + st->manifest.chunk_sizes[chunk] <= first_start)
+      off += st->manifest.chunk_sizes[chunk++];
+    auto owners = st->ring->owners(st->manifest.chunk_hashes[chunk],
+                                   std::max<uint32_t>(1, st->manifest.replicas));
+    const uint32_t least = by_load.begin()->first;
+    for (const auto& [load, i] : by_load) {
+      if (load > least)
+        break;
+      if (std::find(owners.begin(), owners.end(), st->spec.workers[i]) != owners.end())
+        return i;
+    }
+    return by_load.begin()->second;
+  };
+  auto send_task = [self, st, choose](uint32_t step, uint32_t mb, std::vector<uint64_t> starts) {
+    auto w = choose(starts.front());
+    if (!w)
+      return false;
+    const uint64_t id = st->next_task++;
+    msg::TaskAssignment t;
+    t.task_id = id;
+    t.step = step;
+    t.micro_batch = mb;
+    t.param_version = step; // sync: computed on the parameters after `step` steps
+    t.dataset = st->spec.dataset;
+    t.window_starts = starts;
+    t.window_length = static_cast<uint32_t>(
+        cp::GptConfig::from_json(nlohmann::json::parse(st->spec.model_config)).block_size + 1);
+    st->outstanding[id] =
+        task_info{step, mb, *w, std::move(starts), std::chrono::steady_clock::now()};
+    ++st->load[*w];
+    self->send(st->workers[*w], make_wire(me(self), std::move(t), st->job));
+    return true;
+  };
+  // The windows of micro-batch k of step s, drawn exactly as train-local's
+  // get_batch draws batch s*M + k.
+  auto issue_step = [self, st, send_task](uint32_t s) {
+    const int T = cp::GptConfig::from_json(nlohmann::json::parse(st->spec.model_config)).block_size;
+    const uint64_t windows = (st->train_len - 1) / static_cast<uint64_t>(T);
+    for (uint32_t k = 0; k < st->spec.micro_batches_per_step; ++k) {
+      const int64_t index = int64_t(s) * st->spec.micro_batches_per_step + k;
+      std::vector<uint64_t> starts;
+      for (uint32_t b = 0; b < st->spec.micro_batch; ++b) {
+        if (st->spec.sampler == "sequential")
+          starts.push_back((uint64_t(index * st->spec.micro_batch + b) % windows) * uint64_t(T));
+        else
+          starts.push_back(st->rng->next_u64() % (st->train_len - static_cast<uint64_t>(T)));
+      }
+      if (!send_task(s, k, std::move(starts))) {
+        self->send(st->ground, job_end_atom_v,
+                   make_wire(me(self), msg::ErrorReply{"unreachable", "no worker is left", "job"}));
+        return;
+      }
+    }
+  };
+  auto reassign = [self, st, send_task](uint64_t id) {
+    auto it = st->outstanding.find(id);
+    if (it == st->outstanding.end())
+      return;
+    task_info t = it->second;
+    st->outstanding.erase(it);
+    if (st->load[t.worker] > 0)
+      --st->load[t.worker];
+    ++st->reassigned;
+    log_warn("re-assigning task " + std::to_string(id) + " (step " + std::to_string(t.step) +
+             ", micro-batch " + std::to_string(t.micro_batch) + ") of " +
+             st->spec.workers[t.worker]);
+    if (!send_task(t.step, t.micro_batch, t.starts))
+      self->send(st->ground, job_end_atom_v,
+                 make_wire(me(self), msg::ErrorReply{"unreachable", "no worker is left", "job"}));
+  };
+  self->set_down_handler([self, st, reassign](caf::down_msg& dm) {
+    for (size_t i = 0; i < st->workers.size(); ++i)
+      if (st->alive[i] && st->workers[i].address() == dm.source) {
+        st->alive[i] = false;
+        log_warn("worker on " + st->spec.workers[i] + " is gone: " + to_string(dm.reason));
+        std::vector<uint64_t> mine;
+        for (const auto& [id, t] : st->outstanding)
+          if (t.worker == i)
+            mine.push_back(id);
+        for (auto id : mine)
+          reassign(id);
+      }
+  });
+  return {
+      [self, st](job_init_atom, const wire& spec_wire, caf::actor ps,
+                 std::vector<caf::actor> workers, caf::actor ground) -> caf::result<wire> {
+        auto env = open_wire(spec_wire);
+        if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
+          return make_wire(me(self),
+                           msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
+        st->spec = std::get<msg::JobSpec>(env->body);
+        st->job = env->job_id;
+        st->ps = ps;
+        st->ground = ground;
+        st->workers = std::move(workers);
+        st->alive.assign(st->workers.size(), true);
+        st->load.assign(st->workers.size(), 0);
+        auto& ctx = node_context(self->home_system());
+        auto m = ctx.store ? ctx.store->get_manifest(st->spec.dataset)
+                           : Result<msg::DatasetManifest>(make_error(Errc::not_found, "no store"));
+        if (!m)
+          return make_wire(me(self), msg::ErrorReply{"not_found", m.error().message, "jobSpec"});
+        st->manifest = std::move(*m);
+        std::vector<std::string> ids;
+        for (const auto& s : st->spec.satellites)
+          ids.push_back(s.id);
+        st->ring = std::make_unique<HashRing>(ids);
+        st->rng = std::make_unique<cp::Rng>(st->spec.seed);
+        st->train_len = st->manifest.total_bytes * 9 / 10;
+        auto rp = self->make_response_promise<wire>();
+        std::vector<std::string> peers = st->spec.workers;
+        peers.push_back(st->spec.parameter_server);
+        connect_all(
+            self, st->spec, peers, "",
+            [self, st, rp](std::string err, std::vector<caf::actor>) mutable {
+              if (err.empty())
+                for (auto& w : st->workers)
+                  self->monitor(w);
+              rp.deliver(err.empty()
+                             ? make_wire(me(self), msg::StepDone{}, st->job)
+                             : make_wire(me(self), msg::ErrorReply{"unreachable", err, "jobSpec"}));
+            });
+        return rp;
+      },
+      [self, st, issue_step](job_start_atom) {
+        issue_step(0);
+        self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
+      },
+      [self, st, reassign](tick_atom) {
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<uint64_t> late;
+        for (const auto& [id, t] : st->outstanding)
+          if (now - t.sent > std::chrono::milliseconds(st->spec.task_timeout_ms))
+            late.push_back(id);
+        for (auto id : late)
+          reassign(id);
+        self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
+      },
+      [self, st, issue_step](const wire& w) {
+        auto env = open_wire(w);
+        if (!env) {
+          log_warn("scheduler: malformed message: " + env.error().message);
+          return;
+        }
+        if (auto* r = std::get_if<msg::TaskResult>(&env->body)) {
+          auto it = st->outstanding.find(r->task_id);
+          if (it != st->outstanding.end()) {
+            if (st->load[it->second.worker] > 0)
+              --st->load[it->second.worker];
+            st->outstanding.erase(it);
+          }
+          return;
+        }
+        if (auto* d = std::get_if<msg::StepDone>(&env->body)) {
+          d->reassigned = st->reassigned;
+          // Tasks of the finished step still out are stale now.
+          for (auto it = st->outstanding.begin(); it != st->outstanding.end();)
+            if (it->second.step <= d->step) {
+              if (st->load[it->second.worker] > 0)
+                --st->load[it->second.worker];
+              it = st->outstanding.erase(it);
+            } else {
+              ++it;
+            }
+          self->send(st->ground, make_wire(me(self), *d, st->job));
+          if (d->step + 1 < st->spec.steps)
+            issue_step(d->step + 1);
+          else
+            self->send(st->ground, job_end_atom_v, make_wire(me(self), *d, st->job));
+        }
+      },
+  };
+}
+
+} // namespace orbitrain

@@ -1,0 +1,144 @@
+// Implementation of train_command.hpp: options, the live progress lines, the
+// metrics file (JSON lines) and the final model.
+#include "apps/train_command.hpp"
+
+#include "actors/ground_train.hpp"
+#include "apps/cli_util.hpp"
+#include "compute/model.hpp"
+#include "compute/safetensors.hpp"
+#include "compute/tokenizer.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace orbitrain {
+
+namespace {
+
+std::atomic<bool> cancel_requested{false};
+
+void on_signal(int) {
+  cancel_requested = true;
+}
+
+struct Args {
+  std::string config, timeout = "10s", out, metrics;
+  int log_every = 1;
+  TrainJobOptions job;
+};
+
+} // namespace
+
+void add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a model across the constellation");
+  auto a = std::make_shared<Args>();
+  auto& j = a->job;
+  cmd->add_option("--config,-c", a->config, "Constellation file")->required();
+  cmd->add_option("--dataset,-d", j.dataset, "Dataset to train on (see `ingest`)")->required();
+  cmd->add_option("--model", j.model, "baby, small or a JSON config file")->capture_default_str();
+  cmd->add_option("--steps", j.steps, "Optimizer steps")->capture_default_str();
+  cmd->add_option("--micro-batch", j.micro_batch, "Sequences per micro-batch (task)")
+      ->capture_default_str();
+  cmd->add_option("--micro-batches-per-step", j.micro_batches_per_step,
+                  "Micro-batches per step (default: one per satellite)");
+  cmd->add_option("--mode", j.mode, "sync (async: not yet)")->capture_default_str();
+  cmd->add_option("--sampler", j.sampler, "random or sequential windows, as train-local")
+      ->capture_default_str();
+  cmd->add_option("--precision", j.precision, "f32 or bf16 matmuls")->capture_default_str();
+  cmd->add_option("--threads", j.threads, "Compute threads per worker")->capture_default_str();
+  cmd->add_option("--seed", j.seed, "Seed of the initial weights and the sampler")
+      ->capture_default_str();
+  cmd->add_option("--lr", j.lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr", j.min_lr, "Learning rate after cosine decay")->capture_default_str();
+  cmd->add_option("--warmup", j.warmup, "Linear warmup steps")->capture_default_str();
+  cmd->add_option("--decay-steps", j.decay_steps, "Cosine decay ends here (default: --steps)");
+  cmd->add_option("--weight-decay", j.weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd->add_option("--beta1", j.beta1, "AdamW beta1")->capture_default_str();
+  cmd->add_option("--beta2", j.beta2, "AdamW beta2")->capture_default_str();
+  cmd->add_option("--eps", j.eps, "AdamW eps")->capture_default_str();
+  cmd->add_option("--grad-clip", j.grad_clip, "Max gradient norm (0: off)")->capture_default_str();
+  cmd->add_option("--job", j.job_id, "Job id (default: a new one)");
+  cmd->add_option("--out", a->out, "Write the trained model here (safetensors)");
+  cmd->add_option("--metrics", a->metrics, "Write one JSON line per step here");
+  cmd->add_option("--log-every", a->log_every, "Print a line every N steps")->capture_default_str();
+  cmd->add_option("--timeout", a->timeout, "Give up on a satellite after this long")
+      ->capture_default_str();
+  cmd->callback([a] {
+    auto c = load_or_fail(a->config);
+    a->job.timeout = duration_or_fail(a->timeout, "--timeout");
+    if (a->job.job_id.empty())
+      a->job.job_id = fmt::format("job-{}", std::chrono::duration_cast<std::chrono::seconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+    std::ofstream metrics;
+    if (!a->metrics.empty()) {
+      metrics.open(a->metrics);
+      if (!metrics)
+        fail("cannot write " + a->metrics, 2);
+    }
+    GroundStation ground(c);
+    const auto t0 = std::chrono::steady_clock::now();
+    cancel_requested = false;
+    auto old_int = std::signal(SIGINT, on_signal);
+    auto old_term = std::signal(SIGTERM, on_signal);
+    std::cout << fmt::format(
+                     "job {}: {} on dataset {} across {} satellites (ps {}, scheduler {})\n",
+                     a->job.job_id, a->job.model, a->job.dataset, c.satellites.size(),
+                     c.job.parameter_server, c.job.scheduler)
+              << std::flush;
+    auto r = run_training(
+        ground, a->job,
+        [&](const msg::StepDone& d) {
+          const double secs =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          const uint32_t done = d.step + 1;
+          const double eta = secs / done * (a->job.steps - done);
+          if (a->log_every > 0 && (done % a->log_every == 0 || done == a->job.steps || done == 1)) {
+            std::string tasks;
+            for (auto t : d.tasks_per_worker)
+              tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
+            std::cout << fmt::format("step {:>5}/{} loss {:.4f} lr {:.2e} norm {:.3f} "
+                                     "{:.0f} tok/s tasks {} ETA {:.0f}s\n",
+                                     done, a->job.steps, d.loss, d.lr, d.grad_norm,
+                                     d.tokens / std::max(1e-9, secs / done), tasks, eta)
+                      << std::flush;
+          }
+          if (metrics.is_open())
+            metrics << nlohmann::json{{"step", done},
+                                      {"train_loss", d.loss},
+                                      {"lr", d.lr},
+                                      {"grad_norm", d.grad_norm},
+                                      {"tokens", d.tokens},
+                                      {"elapsed_s", secs},
+                                      {"tasks_per_worker", d.tasks_per_worker},
+                                      {"reassigned", d.reassigned}}
+                           .dump()
+                    << std::endl;
+        },
+        &cancel_requested);
+    std::signal(SIGINT, old_int);
+    std::signal(SIGTERM, old_term);
+    if (!r)
+      fail(r.error().message, r.error().code == Errc::invalid_argument ? 2 : 1);
+    std::cout << fmt::format("job {} finished: {} steps, final train loss {:.4f}\n", a->job.job_id,
+                             r->steps_done, r->last_loss);
+    if (!a->out.empty()) {
+      auto cfg = compute::GptConfig::from_json(nlohmann::json::parse(r->spec.model_config));
+      compute::Gpt model(cfg);
+      if (model.params().size() != r->parameters.size())
+        fail("the parameter server sent " + std::to_string(r->parameters.size()) +
+             " parameters, the model has " + std::to_string(model.params().size()));
+      std::memcpy(model.params().data(), r->parameters.data(),
+                  r->parameters.size() * sizeof(float));
+      compute::save_model(a->out, model, compute::Tokenizer(r->vocabulary));
+      std::cout << "model written to " << a->out << "\n";
+    }
+  });
+}
+
+} // namespace orbitrain

@@ -1,0 +1,10 @@
+// `orbitrain train`: a training job across the constellation.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace orbitrain {
+
+void add_train_command(CLI::App& app);
+
+} // namespace orbitrain
