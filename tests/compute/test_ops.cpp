@@ -23,10 +23,10 @@ class MatmulTest : public ::testing::TestWithParam<MatmulShape> {};
 TEST_P(MatmulTest, MatchesReferenceF32) {
   const MatmulShape s = GetParam();
   Engine e;
-  auto a = randn(size_t(s.batch * s.M * s.K), 1);
-  auto b = randn(size_t(s.batch * s.K * s.N), 2);
+  auto a = randn(size_t(s.span_a()), 1);
+  auto b = randn(size_t(s.span_b()), 2);
   auto bias = randn(size_t(s.N), 3);
-  auto c = randn(size_t(s.batch * s.M * s.N), 4);
+  auto c = randn(size_t((s.batch - 1) * s.sc_() + (s.M - 1) * s.ldc_() + s.N), 4);
   auto c_ref = c;
   e.matmul(c.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
   ref::matmul(c_ref.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
@@ -37,10 +37,10 @@ TEST_P(MatmulTest, MatchesReferenceF32) {
 TEST_P(MatmulTest, MatchesReferenceBf16) {
   const MatmulShape s = GetParam();
   Engine e(Precision::bf16);
-  auto a = randn(size_t(s.batch * s.M * s.K), 1);
-  auto b = randn(size_t(s.batch * s.K * s.N), 2);
+  auto a = randn(size_t(s.span_a()), 1);
+  auto b = randn(size_t(s.span_b()), 2);
   auto bias = randn(size_t(s.N), 3);
-  auto c = randn(size_t(s.batch * s.M * s.N), 4);
+  auto c = randn(size_t((s.batch - 1) * s.sc_() + (s.M - 1) * s.ldc_() + s.N), 4);
   auto c_ref = c;
   e.matmul(c.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
   ref::matmul(c_ref.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
@@ -54,12 +54,18 @@ INSTANTIATE_TEST_SUITE_P(
                       MatmulShape{1, 48, 16, 37, true, false, true, false},   // linear dW +=
                       MatmulShape{6, 9, 9, 8, false, true, false, false},     // q k^T
                       MatmulShape{6, 9, 8, 9, true, false, false, false},     // att^T dy
-                      MatmulShape{1, 64, 96, 128, false, true, true, true}),
+                      MatmulShape{1, 64, 96, 128, false, true, true, true},
+                      // sub-blocks of (10,10) score and (10,4) head matrices, as
+                      // the causal attention uses them
+                      MatmulShape{3, 5, 10, 4, false, true, false, false, 4, 4, 10, 40, 40, 100},
+                      MatmulShape{3, 5, 4, 5, true, false, false, false, 10, 4, 4, 100, 40, 40},
+                      MatmulShape{3, 5, 4, 10, false, false, false, false, 10, 4, 4, 100, 40, 40}),
     [](const ::testing::TestParamInfo<MatmulShape>& i) {
       const MatmulShape& s = i.param;
       return "b" + std::to_string(s.batch) + "_m" + std::to_string(s.M) + "_n" +
              std::to_string(s.N) + "_k" + std::to_string(s.K) + (s.trans_a ? "_ta" : "") +
-             (s.trans_b ? "_tb" : "") + (s.accumulate ? "_acc" : "") + (s.bias ? "_bias" : "");
+             (s.trans_b ? "_tb" : "") + (s.accumulate ? "_acc" : "") + (s.bias ? "_bias" : "") +
+             (s.lda || s.ldb || s.ldc ? "_strided" : "");
     });
 
 TEST(EngineTest, ReusesPrimitives) {

@@ -1,0 +1,226 @@
+// Distributed sync training on a localhost cluster of real satellites,
+// through the CLI: the parameters after N steps are bit-identical to
+// `orbitrain train-local` with gradient accumulation over the same
+// micro-batches in the same order; a worker's satellite SIGKILLed in the
+// middle of the job changes nothing (every step applied once, same result);
+// bad input is refused before any actor is spawned.
+#include "core/local_cluster.hpp"
+#include "core/process.hpp"
+
+#include <csignal>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace orbitrain;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string binary = ORBITRAIN_BINARY;
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char t[] = "/tmp/orbitrain-train-XXXXXX";
+    path = ::mkdtemp(t);
+  }
+  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+struct Run {
+  int status = -1;
+  std::string out;
+  std::string exit() const { return describe_wait_status(status); }
+};
+
+Run run(std::vector<std::string> args) {
+  args.insert(args.begin(), binary);
+  auto c = Child::spawn(args);
+  Run r;
+  while (auto line = c.read_line(300s))
+    r.out += *line + "\n";
+  r.status = c.wait_for(60s).value_or(-1);
+  return r;
+}
+
+// Text with enough structure to learn from, made here (no downloads).
+std::string make_text() {
+  std::string t;
+  const char* words[] = {"satellite", "orbit", "the", "sun", "links", "ground", "station",
+                         "train",     "model", "and", "of",  "a",     "light",  "moves"};
+  uint64_t x = 12345;
+  while (t.size() < 120000) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    t += words[(x >> 33) % 14];
+    t += ((x >> 20) % 9 == 0) ? ".\n" : " ";
+  }
+  return t;
+}
+
+class Train3 : public ::testing::Test {
+protected:
+  void SetUp() override {
+    config_ = dir_.path + "/c.toml";
+    std::ofstream out(config_);
+    out << "name = \"train-3\"\n";
+    for (int i = 1; i <= 3; ++i)
+      out << "[[satellite]]\nid = \"sat-" << i
+          << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n";
+    out << "[job]\nscheduler = \"sat-1\"\nparameter_server = \"sat-1\"\n"
+        << "[storage]\nroot = \"" << dir_.path << "/data\"\nreplicas = 2\n";
+    out.close();
+    cluster_ = std::make_unique<LocalCluster>(binary, config_, load_constellation(config_));
+    cluster_->start(30s);
+    text_ = dir_.path + "/text.txt";
+    std::ofstream(text_, std::ios::binary) << make_text();
+    auto in =
+        run({"ingest", "--config", config_, text_, "--dataset", "text", "--chunk-size", "16KiB"});
+    ASSERT_EQ(in.exit(), "exit 0") << in.out;
+  }
+
+  // train-local over the same micro-batches: steps x accum micro-batches of `batch`.
+  std::string train_local(int steps, int batch, int accum) {
+    const std::string out = dir_.path + "/local.safetensors";
+    auto r = run({"train-local",
+                  "--data",
+                  text_,
+                  "--model",
+                  "baby",
+                  "--steps",
+                  std::to_string(steps),
+                  "--batch",
+                  std::to_string(batch),
+                  "--accum",
+                  std::to_string(accum),
+                  "--sampler",
+                  "sequential",
+                  "--seed",
+                  "7",
+                  "--threads",
+                  "1",
+                  "--eval-every",
+                  "0",
+                  "--out",
+                  out});
+    EXPECT_EQ(r.exit(), "exit 0") << r.out;
+    return out;
+  }
+
+  std::vector<std::string> train_args(int steps, int batch, int accum, const std::string& out) {
+    return {"train",
+            "--config",
+            config_,
+            "--dataset",
+            "text",
+            "--model",
+            "baby",
+            "--steps",
+            std::to_string(steps),
+            "--micro-batch",
+            std::to_string(batch),
+            "--micro-batches-per-step",
+            std::to_string(accum),
+            "--sampler",
+            "sequential",
+            "--seed",
+            "7",
+            "--out",
+            out,
+            "--metrics",
+            dir_.path + "/metrics.jsonl"};
+  }
+
+  std::vector<nlohmann::json> metrics() {
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(dir_.path + "/metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line))
+      lines.push_back(nlohmann::json::parse(line));
+    return lines;
+  }
+
+  TempDir dir_;
+  std::string config_, text_;
+  std::unique_ptr<LocalCluster> cluster_;
+};
+
+} // namespace
+
+TEST_F(Train3, SyncTrainingEqualsTrainLocalBitForBit) {
+  const std::string dist = dir_.path + "/dist.safetensors";
+  auto r = run(train_args(20, 4, 3, dist));
+  ASSERT_EQ(r.exit(), "exit 0") << r.out;
+  const auto local = train_local(20, 4, 3);
+  const auto a = slurp(local), b = slurp(dist);
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "distributed parameters differ from train-local's";
+  auto m = metrics();
+  ASSERT_EQ(m.size(), 20u);
+  EXPECT_LT(m.back()["train_loss"].get<double>(), m.front()["train_loss"].get<double>());
+  // Every worker did some of the work.
+  std::vector<int> per(3, 0);
+  for (const auto& l : m)
+    for (size_t i = 0; i < 3; ++i)
+      per[i] += l["tasks_per_worker"][i].get<int>();
+  for (int n : per)
+    EXPECT_GT(n, 0);
+}
+
+TEST_F(Train3, WorkerLossChangesNothing) {
+  const std::string dist = dir_.path + "/dist.safetensors";
+  auto args = train_args(30, 4, 3, dist);
+  args.insert(args.begin(), binary);
+  auto job = Child::spawn(args);
+  // Let a few steps pass, then kill a satellite that runs only a worker.
+  ASSERT_TRUE(job.wait_for_line("step     3/30", 120s));
+  cluster_->find("sat-3")->process.signal(SIGKILL);
+  std::string out;
+  while (auto line = job.read_line(300s))
+    out += *line + "\n";
+  ASSERT_EQ(describe_wait_status(job.wait_for(60s).value_or(-1)), "exit 0") << out;
+  auto m = metrics();
+  ASSERT_EQ(m.size(), 30u);
+  for (size_t i = 0; i < m.size(); ++i)
+    EXPECT_EQ(m[i]["step"].get<size_t>(), i + 1) << "steps applied once each, in order";
+  EXPECT_TRUE(slurp(train_local(30, 4, 3)) == slurp(dist))
+      << "the job with a lost worker must give the undisturbed result";
+  // The dead worker did nothing after it died.
+  EXPECT_EQ(m.back()["tasks_per_worker"][2].get<int>(), 0);
+}
+
+TEST_F(Train3, BadInputIsRefusedBeforeSpawning) {
+  auto unknown = run({"train", "--config", config_, "--dataset", "nope", "--steps", "2"});
+  EXPECT_NE(unknown.exit(), "exit 0");
+  EXPECT_NE(unknown.out.find("unknown dataset 'nope'"), std::string::npos) << unknown.out;
+
+  const std::string model = dir_.path + "/m.json";
+  std::ofstream(model)
+      << R"({"n_layer":1,"n_head":1,"n_embd":16,"block_size":8,"vocab_size":200,"bias":true})";
+  auto vocab = run({"train", "--config", config_, "--dataset", "text", "--model", model});
+  EXPECT_EQ(vocab.exit(), "exit 2");
+  EXPECT_NE(vocab.out.find("vocabulary of 200"), std::string::npos) << vocab.out;
+
+  cluster_->find("sat-2")->process.signal(SIGKILL);
+  ASSERT_TRUE(cluster_->find("sat-2")->process.wait_for(10s));
+  auto down = run({"train", "--config", config_, "--dataset", "text", "--timeout", "3s"});
+  EXPECT_NE(down.exit(), "exit 0");
+  EXPECT_NE(down.out.find("unreachable"), std::string::npos) << down.out;
+  EXPECT_NE(down.out.find("sat-2"), std::string::npos) << down.out;
+}
+
+TEST(TrainConfig, ParameterServerMustBeASatelliteOfTheFile) {
+  TempDir dir;
+  const std::string config = dir.path + "/c.toml";
+  std::ofstream(config) << "name = \"x\"\n[[satellite]]\nid = \"a\"\nhost = \"127.0.0.1\"\n"
+                        << "port = 4999\n[job]\nscheduler = \"a\"\nparameter_server = \"zz\"\n";
+  auto r = run({"train", "--config", config, "--dataset", "d"});
+  EXPECT_EQ(r.exit(), "exit 2");
+  EXPECT_NE(r.out.find(":8: job.parameter_server: 'zz' is not a satellite"), std::string::npos)
+      << r.out;
+}
