@@ -47,11 +47,13 @@ Engine::MmPrim& Engine::matmul_prim(const MatmulShape& s) {
     return it->second;
   const dt in_t = precision_ == Precision::bf16 ? dt::bf16 : dt::f32;
   const int64_t B = s.batch, M = s.M, N = s.N, K = s.K;
-  // A (B,M,K): stored (B,M,K) or, transposed, (B,K,M).
-  dnnl::memory::desc a(dims{B, M, K}, in_t, s.trans_a ? dims{M * K, 1, M} : dims{M * K, K, 1});
-  // B (B,K,N): stored (B,K,N) or, transposed, (B,N,K).
-  dnnl::memory::desc b(dims{B, K, N}, in_t, s.trans_b ? dims{K * N, 1, K} : dims{K * N, N, 1});
-  dnnl::memory::desc c(dims{B, M, N}, dt::f32, dims{M * N, N, 1});
+  // A (B,M,K): stored (B,M,K) or, transposed, (B,K,M), rows lda apart.
+  dnnl::memory::desc a(dims{B, M, K}, in_t,
+                       s.trans_a ? dims{s.sa_(), 1, s.lda_()} : dims{s.sa_(), s.lda_(), 1});
+  // B (B,K,N): stored (B,K,N) or, transposed, (B,N,K), rows ldb apart.
+  dnnl::memory::desc b(dims{B, K, N}, in_t,
+                       s.trans_b ? dims{s.sb_(), 1, s.ldb_()} : dims{s.sb_(), s.ldb_(), 1});
+  dnnl::memory::desc c(dims{B, M, N}, dt::f32, dims{s.sc_(), s.ldc_(), 1});
   dnnl::memory::desc bias;
   if (s.bias)
     bias = dnnl::memory::desc(dims{1, 1, N}, dt::f32, dims{N, N, 1});
@@ -102,8 +104,8 @@ void Engine::matmul(float* c, const float* a, const float* b, const float* bias,
   void* ap = const_cast<float*>(a);
   void* bp = const_cast<float*>(b);
   if (precision_ == Precision::bf16) {
-    ap = const_cast<uint16_t*>(operand_bf16(bf_a_, a, size_t(s.batch * s.M * s.K)));
-    bp = const_cast<uint16_t*>(operand_bf16(bf_b_, b, size_t(s.batch * s.K * s.N)));
+    ap = const_cast<uint16_t*>(operand_bf16(bf_a_, a, size_t(s.span_a())));
+    bp = const_cast<uint16_t*>(operand_bf16(bf_b_, b, size_t(s.span_b())));
   }
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.a, eng_, ap)},
                                              {DNNL_ARG_WEIGHTS, dnnl::memory(p.b, eng_, bp)},

@@ -27,10 +27,31 @@ enum class Precision { f32, bf16 };
 // matrices, A is logically (M,K), B (K,N), C (M,N), all row-major and dense.
 // trans_a: A is stored as (K,M). trans_b: B is stored as (N,K) (PyTorch's Linear
 // weight layout). bias, when given, is (N) and broadcast over rows.
+//
+// Optional strides (0: dense) address sub-blocks of larger matrices: lda, ldb,
+// ldc are the row pitches of the operands as stored, sa, sb, sc the distances
+// between consecutive matrices of the batch.
 struct MatmulShape {
   int64_t batch = 1, M = 0, N = 0, K = 0;
   bool trans_a = false, trans_b = false, accumulate = false, bias = false;
-  auto key() const { return std::tie(batch, M, N, K, trans_a, trans_b, accumulate, bias); }
+  int64_t lda = 0, ldb = 0, ldc = 0, sa = 0, sb = 0, sc = 0;
+
+  [[nodiscard]] int64_t lda_() const { return lda ? lda : (trans_a ? M : K); }
+  [[nodiscard]] int64_t ldb_() const { return ldb ? ldb : (trans_b ? K : N); }
+  [[nodiscard]] int64_t ldc_() const { return ldc ? ldc : N; }
+  [[nodiscard]] int64_t sa_() const { return sa ? sa : M * K; }
+  [[nodiscard]] int64_t sb_() const { return sb ? sb : K * N; }
+  [[nodiscard]] int64_t sc_() const { return sc ? sc : M * N; }
+  // Floats spanned by each operand, first to last element.
+  [[nodiscard]] int64_t span_a() const {
+    return (batch - 1) * sa_() + ((trans_a ? K : M) - 1) * lda_() + (trans_a ? M : K);
+  }
+  [[nodiscard]] int64_t span_b() const {
+    return (batch - 1) * sb_() + ((trans_b ? N : K) - 1) * ldb_() + (trans_b ? K : N);
+  }
+  auto key() const {
+    return std::tie(batch, M, N, K, trans_a, trans_b, accumulate, bias, lda, ldb, ldc, sa, sb, sc);
+  }
   bool operator<(const MatmulShape& o) const { return key() < o.key(); }
 };
 

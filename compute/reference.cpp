@@ -8,21 +8,22 @@
 namespace orbitrain::compute::ref {
 
 void matmul(float* c, const float* a, const float* b, const float* bias, const MatmulShape& s) {
+  const int64_t lda = s.lda_(), ldb = s.ldb_(), ldc = s.ldc_();
   for (int64_t n = 0; n < s.batch; ++n) {
-    const float* A = a + n * s.M * s.K;
-    const float* Bm = b + n * s.K * s.N;
-    float* Cm = c + n * s.M * s.N;
+    const float* A = a + n * s.sa_();
+    const float* Bm = b + n * s.sb_();
+    float* Cm = c + n * s.sc_();
     for (int64_t i = 0; i < s.M; ++i)
       for (int64_t j = 0; j < s.N; ++j) {
         double acc = bias ? double(bias[j]) : 0.0;
         for (int64_t k = 0; k < s.K; ++k) {
-          const double av = s.trans_a ? A[k * s.M + i] : A[i * s.K + k];
-          const double bv = s.trans_b ? Bm[j * s.K + k] : Bm[k * s.N + j];
+          const double av = s.trans_a ? A[k * lda + i] : A[i * lda + k];
+          const double bv = s.trans_b ? Bm[j * ldb + k] : Bm[k * ldb + j];
           acc += av * bv;
         }
         if (s.accumulate)
-          acc += Cm[i * s.N + j];
-        Cm[i * s.N + j] = float(acc);
+          acc += Cm[i * ldc + j];
+        Cm[i * ldc + j] = float(acc);
       }
   }
 }
