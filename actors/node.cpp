@@ -63,10 +63,22 @@ int run_satellite(const Constellation& c, const std::string& node_id) {
     sigwait(&stop_signals, &signal_number);
     log_info(std::string("stopping on ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
     sys.middleman().close(*port);
-    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(store_service, caf::exit_reason::user_shutdown);
     sys.registry().erase(caf::atom("supervisor"));
     sys.registry().erase(caf::atom("store"));
+    // Stop the supervisor (and with it every actor spawned here by others)
+    // and the store service, and wait for them, boundedly.
+    {
+      caf::scoped_actor stopper{sys};
+      stopper->monitor(sup);
+      stopper->monitor(store_service);
+      caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(store_service, caf::exit_reason::user_shutdown);
+      for (int i = 0; i < 2; ++i)
+        stopper->receive([](caf::down_msg&) {},
+                         caf::after(std::chrono::seconds(5)) >>
+                             [] { log_warn("an actor did not stop within 5 s"); });
+    }
+
   } // the actor system waits here for every actor to finish
   log_info("stopped");
   return 0;

@@ -52,12 +52,21 @@ std::string sender_node(caf::event_based_actor* self) {
 } // namespace
 
 caf::behavior supervisor_actor(caf::event_based_actor* self) {
+  // Members are monitored, not linked: a member that ends (a job's actors
+  // are told to exit by the ground) must not take the supervisor with it.
+  // When the supervisor itself is told to exit, it ends every member first.
   auto state = std::make_shared<supervisor_state>();
   self->set_down_handler([state](caf::down_msg& dm) { state->members.erase(dm.source); });
+  self->set_exit_handler([self, state](caf::exit_msg& em) {
+    for (const auto& m : state->members)
+      if (auto a = caf::actor_cast<caf::actor>(m))
+        self->send_exit(a, em.reason);
+    state->members.clear();
+    self->quit(em.reason);
+  });
   return {
       [self, state](join_atom, caf::actor member) {
         self->monitor(member);
-        self->link_to(member);
         state->members.insert(member.address());
       },
       [state](count_atom) { return static_cast<uint32_t>(state->members.size()); },

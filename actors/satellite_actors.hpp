@@ -1,9 +1,9 @@
 // The actors a satellite runs for itself and lets others spawn on it.
 //
 // supervisor: one per node, registered as "supervisor". Every actor spawned
-//   on the node by others joins it; it links to them, counts them, and when it
-//   is told to exit (node shutdown) they exit with it, so no remotely spawned
-//   actor can hold a node up.
+//   on the node by others joins it; it monitors and counts them, and when it
+//   is told to exit (node shutdown) it tells each of them to exit first, so no
+//   remotely spawned actor can hold a node up.
 // probe ("probe", remotely spawnable): answers a ProbeRequest envelope with
 //   the node's NodeStatus; answers anything else (including bytes that are no
 //   valid message) with an ErrorReply and a log line naming the sender node

@@ -2,21 +2,31 @@
 #include "apps/commands.hpp"
 
 #include "actors/ground.hpp"
+#include "actors/ground_data.hpp"
+#include "actors/ground_train.hpp"
 #include "actors/node.hpp"
 #include "apps/cli_util.hpp"
+#include "apps/progress.hpp"
 #include "apps/status_view.hpp"
+#include "compute/model.hpp"
+#include "compute/tokenizer.hpp"
+#include "compute/trainer.hpp"
 #include "core/config.hpp"
 #include "core/local_cluster.hpp"
 #include "core/log.hpp"
 #include "core/process.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -170,30 +180,74 @@ void add_status(CLI::App& app) {
 
 // ---- demo -------------------------------------------------------------------
 
+// About a megabyte of English that every Debian machine has: the common
+// licenses, then packages' copyright files, in a fixed order.
+std::string demo_corpus(size_t target) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  for (const char* dir : {"/usr/share/common-licenses"}) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.is_regular_file())
+        files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<fs::path> more;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/usr/share/doc", ec)) {
+    auto p = e.path() / "copyright";
+    if (fs::is_regular_file(p, ec))
+      more.push_back(p);
+  }
+  std::sort(more.begin(), more.end());
+  files.insert(files.end(), more.begin(), more.end());
+  std::string text;
+  for (const auto& f : files) {
+    if (text.size() >= target)
+      break;
+    std::ifstream in(f, std::ios::binary);
+    text.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    text += "\n";
+  }
+  return text;
+}
+
+struct DemoArgs {
+  uint32_t steps = 300;
+  uint32_t satellites = 4;
+};
+
 void add_demo(CLI::App& app) {
+  auto a = std::make_shared<DemoArgs>();
   auto* cmd = app.add_subcommand(
-      "demo", "Start a 3-satellite constellation on this host, show its status, stop it");
-  cmd->callback([] {
-    // A constellation on free loopback ports, written where the nodes read it.
+      "demo", "Train a small model across a constellation of satellites on this host");
+  cmd->add_option("--steps", a->steps, "Training steps")->capture_default_str();
+  cmd->add_option("--satellites", a->satellites, "Satellites (2-8)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 8));
+  cmd->callback([a] {
     char dir_template[] = "/tmp/orbitrain-demo-XXXXXX";
-    if (!::mkdtemp(dir_template)) {
-      std::cerr << "error: cannot create a temporary directory\n";
-      throw CLI::RuntimeError(1);
-    }
+    if (!::mkdtemp(dir_template))
+      fail("cannot create a temporary directory");
     const std::string dir = dir_template;
-    const std::string path = dir + "/demo-3.toml";
+    struct Cleanup {
+      std::string dir;
+      ~Cleanup() { std::filesystem::remove_all(dir); }
+    } cleanup{dir};
+    const std::string path = dir + "/demo.toml";
     {
       std::ofstream out(path);
-      out << "# Written by `orbitrain demo`: three satellites on free loopback ports.\n"
-          << "name = \"demo-3\"\n\n";
-      for (int i = 1; i <= 3; ++i)
+      out << "# Written by `orbitrain demo`: satellites on free loopback ports.\n"
+          << "name = \"demo\"\n\n";
+      for (uint32_t i = 1; i <= a->satellites; ++i)
         out << "[[satellite]]\nid = \"sat-" << i
             << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n\n";
-      out << "[job]\nscheduler = \"sat-1\"\nparameter_server = \"sat-1\"\n\n"
-          << "[storage]\nroot = \"" << dir << "/data\"\n";
+      out << "[job]\nscheduler = \"sat-1\"\nparameter_server = \"sat-2\"\n\n"
+          << "[storage]\nroot = \"" << dir << "/data\"\nreplicas = 2\n";
     }
     auto c = load_or_fail(path);
-    std::cout << "== starting constellation " << c.name << " (" << path << ")\n";
+    std::cout << "== 1. a constellation of " << a->satellites << " satellites on this host ("
+              << path << ")\n";
     LocalCluster cluster(self_executable(), path, c);
     int rc = 0;
     try {
@@ -201,24 +255,84 @@ void add_demo(CLI::App& app) {
       for (auto& n : cluster.nodes())
         std::cout << "   " << n.id << " ready on " << n.address << " (pid " << n.process.pid()
                   << ")\n";
-      std::cout << "== status (a probe actor remotely spawned on each satellite)\n" << std::flush;
       GroundStation ground(c);
-      auto probes = ground.probe_all(3s);
-      std::cout << status_table(probes);
-      for (const auto& p : probes)
-        if (!p.up)
-          rc = 1;
+      std::cout << "== 2. status: a probe actor spawned remotely on each satellite\n"
+                << status_table(ground.probe_all(3s)) << std::flush;
+
+      const std::string corpus = demo_corpus(size_t{1} << 20);
+      const std::string data = dir + "/corpus.txt";
+      std::ofstream(data, std::ios::binary) << corpus;
+      std::cout << "== 3. ingest " << human_bytes(corpus.size())
+                << " of English (Debian's license texts) in 64 KiB chunks, 2 copies each\n"
+                << std::flush;
+      IngestOptions io;
+      io.file = data;
+      io.dataset = "licenses";
+      io.chunk_size = 64 << 10;
+      ProgressBar bar("   ingest");
+      auto in = ingest(ground, io, [&](uint64_t d, uint64_t t) { bar.update(d, t); });
+      bar.finish();
+      if (!in)
+        throw std::runtime_error(in.error().message);
+      auto survey_now = survey(ground, 5s);
+      for (const auto& d : survey_now.datasets)
+        for (const auto& [id, cb] : d.per_satellite)
+          std::cout << fmt::format("   {:<8} holds {:>3} chunks ({})\n", id, cb.first,
+                                   human_bytes(cb.second));
+
+      std::cout << "== 4. train the baby GPT (4 layers, 128 wide) in sync mode: " << a->satellites
+                << " workers, parameter server on sat-2, scheduler on sat-1\n"
+                << std::flush;
+      TrainJobOptions jo;
+      jo.job_id = "demo";
+      jo.dataset = "licenses";
+      jo.model = "baby";
+      jo.steps = a->steps;
+      jo.micro_batch = 8;
+      jo.micro_batches_per_step = a->satellites;
+      jo.warmup = static_cast<int32_t>(std::max<uint32_t>(1, a->steps / 10));
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = run_training(
+          ground, jo,
+          [&](const msg::StepDone& d) {
+            const uint32_t done = d.step + 1;
+            if (done == 1 || done % 25 == 0 || done == a->steps) {
+              const double secs =
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              std::string tasks;
+              for (auto t : d.tasks_per_worker)
+                tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
+              std::cout << fmt::format("   step {:>4}/{}  loss {:.3f}  {:>6.0f} tok/s  tasks {}  "
+                                       "ETA {:.0f}s\n",
+                                       done, a->steps, d.loss,
+                                       d.tokens * done / std::max(secs, 1e-9), tasks,
+                                       secs / done * (a->steps - done))
+                        << std::flush;
+            }
+          },
+          nullptr);
+      if (!r)
+        throw std::runtime_error(r.error().message);
+      std::cout << "== 5. samples from the trained model\n";
+      auto cfg = compute::GptConfig::from_json(nlohmann::json::parse(r->spec.model_config));
+      compute::Gpt model(cfg);
+      std::memcpy(model.params().data(), r->parameters.data(),
+                  r->parameters.size() * sizeof(float));
+      compute::Tokenizer tok(r->vocabulary);
+      for (const char* prompt : {"The ", "This program is ", "You may "}) {
+        auto ids = compute::generate(model, tok.encode(prompt), 160, 0.8f, 0, 42);
+        std::cout << "   --- \"" << prompt << "\"\n   " << tok.decode(ids) << "\n";
+      }
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
       rc = 1;
     }
-    std::cout << "== stopping\n";
+    std::cout << "== 6. stopping the constellation\n";
     for (const auto& line : cluster.stop(10s)) {
       std::cout << "   " << line << "\n";
       if (line.find("exit 0") == std::string::npos)
         rc = 1;
     }
-    std::remove(path.c_str());
     std::cout << (rc == 0 ? "== demo finished\n" : "== demo FAILED\n");
     if (rc != 0)
       throw CLI::RuntimeError(rc);

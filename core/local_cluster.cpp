@@ -78,7 +78,11 @@ std::vector<std::string> LocalCluster::stop(std::chrono::milliseconds grace) {
     if (n.process.pid() <= 0)
       continue;
     int st = n.process.stop(grace);
-    report.push_back(n.id + ": " + describe_wait_status(st));
+    std::string line = n.id + ": " + describe_wait_status(st);
+    if (describe_wait_status(st) != "exit 0")
+      for (const auto& out : n.process.drain_lines())
+        line += "\n    | " + out;
+    report.push_back(line);
   }
   return report;
 }
