@@ -213,7 +213,7 @@ std::string demo_corpus(size_t target) {
 }
 
 struct DemoArgs {
-  uint32_t steps = 300;
+  uint32_t steps = 600;
   uint32_t satellites = 4;
 };
 
@@ -321,7 +321,10 @@ void add_demo(CLI::App& app) {
       compute::Tokenizer tok(r->vocabulary);
       for (const char* prompt : {"The ", "This program is ", "You may "}) {
         auto ids = compute::generate(model, tok.encode(prompt), 160, 0.8f, 0, 42);
-        std::cout << "   --- \"" << prompt << "\"\n   " << tok.decode(ids) << "\n";
+        std::string sample = tok.decode(ids);
+        for (size_t pos = 0; (pos = sample.find('\n', pos)) != std::string::npos; pos += 4)
+          sample.replace(pos, 1, "\n   ");
+        std::cout << "   --- \"" << prompt << "\"\n   " << sample << "\n";
       }
     } catch (const std::exception& e) {
       std::cerr << "error: " << e.what() << "\n";
