@@ -282,18 +282,22 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
       break;
     for (size_t i = 0; i < pieces.size(); ++i) {
       const auto& p = pieces[i];
+      std::optional<wire> encoded; // one encoding serves every owner
       for (const auto& owner : p.owners) {
         if (present.count({i, owner})) {
           ++report.copies_present;
           continue;
         }
-        msg::DataChunk chunk;
-        chunk.dataset = o.dataset;
-        chunk.index = manifest.chunk_hashes.size() + i;
-        chunk.sha256 = p.hash;
-        chunk.data.assign(p.data, p.data + p.size);
+        if (!encoded) {
+          msg::DataChunk chunk;
+          chunk.dataset = o.dataset;
+          chunk.index = manifest.chunk_hashes.size() + i;
+          chunk.sha256 = p.hash;
+          chunk.data.assign(p.data, p.data + p.size);
+          encoded = ground_wire(std::move(chunk));
+        }
         const size_t bytes = p.size;
-        pipe.send(stores.up.at(owner), ground_wire(std::move(chunk)),
+        pipe.send(stores.up.at(owner), *encoded,
                   [&, owner = owner, bytes](Result<msg::Envelope> r) {
                     auto ack = expect_body<msg::ChunkAck>(std::move(r), owner);
                     if (!ack) {
@@ -313,9 +317,6 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
     if (progress)
       progress(offset, report.bytes);
   }
-  if (failure)
-    return make_error(failure->code, "ingest of " + o.file + " failed: " + failure->message +
-                                         " (run it again to resume)");
   pipe.drain();
   if (failure)
     return make_error(failure->code, "ingest of " + o.file + " failed: " + failure->message +
@@ -342,7 +343,7 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
   report.down = stores.down;
   if (stores.up.empty())
     return make_error(Errc::unreachable, "no satellite is reachable");
-  Pipeline pipe(ground.system(), timeout, 8);
+  Pipeline pipe(ground.system(), timeout, 16);
   auto manifests = manifests_named(pipe, stores, name);
   if (manifests.empty())
     return make_error(Errc::not_found, "unknown dataset '" + name + "' (asked " +
