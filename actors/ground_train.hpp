@@ -32,6 +32,8 @@ struct TrainJobOptions {
   float lr = 1e-3f, min_lr = 1e-4f;
   int32_t warmup = 100, decay_steps = -1;
   float beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f, weight_decay = 0.1f, grad_clip = 1.f;
+  uint32_t checkpoint_every = 50; // 0: never
+  bool resume = false;            // continue job `job_id` from its checkpoint
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds task_timeout{60000};
 };
@@ -44,12 +46,19 @@ struct TrainJobResult {
   double last_loss = 0;
 };
 
+/// The final or latest parameters of job `job_id`, read from the
+/// checkpoint on the parameter server's satellite.
+Result<TrainJobResult> fetch_job_parameters(GroundStation& ground, const std::string& job_id,
+                                            std::chrono::milliseconds timeout);
+
 /// Called after every applied step.
 using StepFn = std::function<void(const msg::StepDone&)>;
 
 /// Runs the job to the end. If `*cancel` becomes true the job's actors are
 /// stopped (the satellites keep running) and an error "cancelled" returned.
-Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions& options,
-                                    const StepFn& on_step, const std::atomic<bool>* cancel);
+Result<TrainJobResult>
+run_training(GroundStation& ground, const TrainJobOptions& options, const StepFn& on_step,
+             const std::atomic<bool>* cancel,
+             const std::function<void(const msg::JobSpec&)>& on_start = nullptr);
 
 } // namespace orbitrain

@@ -356,6 +356,83 @@ struct ps_state {
   std::vector<uint32_t> done_per_worker;
 };
 
+// The parameter server's checkpoint: everything a resumed job needs. The
+// scheduler's sampling cursor is the step itself (windows are a function of
+// seed and step), so it needs no state of its own.
+//   "OTPS" u32 version=1, u64 step, u64 adam steps, u64 n, u32 spec bytes,
+//   spec (a JobSpec envelope), params, AdamW m, AdamW v (n floats each, LE)
+struct PsCheckpoint {
+  msg::JobSpec spec;
+  uint64_t step = 0;
+  int64_t adam_steps = 0;
+  std::vector<float> params, m, v;
+};
+
+void append(std::vector<uint8_t>& out, const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  out.insert(out.end(), b, b + n);
+}
+
+std::vector<uint8_t> encode_ps_checkpoint(const ps_state& st, const std::string& sender) {
+  std::vector<uint8_t> out;
+  const size_t n = st.model->params().size();
+  const auto spec = make_wire(sender, st.spec, st.job).bytes;
+  out.reserve(40 + spec.size() + 3 * n * sizeof(float));
+  append(out, "OTPS", 4);
+  const uint32_t version = 1, spec_len = static_cast<uint32_t>(spec.size());
+  const uint64_t step = st.step, adam = static_cast<uint64_t>(st.adam->steps_taken()), count = n;
+  append(out, &version, 4);
+  append(out, &step, 8);
+  append(out, &adam, 8);
+  append(out, &count, 8);
+  append(out, &spec_len, 4);
+  append(out, spec.data(), spec.size());
+  append(out, st.model->params().data(), n * sizeof(float));
+  append(out, st.adam->m().data(), n * sizeof(float));
+  append(out, st.adam->v().data(), n * sizeof(float));
+  return out;
+}
+
+std::optional<PsCheckpoint> decode_ps_checkpoint(const std::vector<uint8_t>& b) {
+  if (b.size() < 36 || std::memcmp(b.data(), "OTPS", 4) != 0)
+    return std::nullopt;
+  uint32_t version = 0, spec_len = 0;
+  uint64_t step = 0, adam = 0, n = 0;
+  std::memcpy(&version, b.data() + 4, 4);
+  std::memcpy(&step, b.data() + 8, 8);
+  std::memcpy(&adam, b.data() + 16, 8);
+  std::memcpy(&n, b.data() + 24, 8);
+  std::memcpy(&spec_len, b.data() + 32, 4);
+  if (version != 1 || n > (uint64_t{1} << 34) || b.size() != 36 + spec_len + 3 * n * sizeof(float))
+    return std::nullopt;
+  auto env = msg::decode(b.data() + 36, spec_len);
+  if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
+    return std::nullopt;
+  PsCheckpoint c;
+  c.spec = std::get<msg::JobSpec>(env->body);
+  c.step = step;
+  c.adam_steps = static_cast<int64_t>(adam);
+  const uint8_t* p = b.data() + 36 + spec_len;
+  for (auto* dst : {&c.params, &c.m, &c.v}) {
+    dst->resize(n);
+    std::memcpy(dst->data(), p, n * sizeof(float));
+    p += n * sizeof(float);
+  }
+  return c;
+}
+
+void write_checkpoint(caf::event_based_actor* self, const ps_state& st) {
+  auto& ctx = node_context(self->home_system());
+  if (!ctx.store)
+    return;
+  auto r = ctx.store->put_checkpoint(st.job, st.step, encode_ps_checkpoint(st, me(self)));
+  if (!r)
+    log_warn("checkpoint of job " + st.job + " at step " + std::to_string(st.step) +
+             " failed: " + r.error().message);
+  else
+    log_info("checkpoint of job " + st.job + " at step " + std::to_string(st.step));
+}
+
 } // namespace
 
 caf::behavior job_ps_actor(caf::event_based_actor* self) {
@@ -370,16 +447,36 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
   };
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
-                 std::vector<caf::actor> workers) -> caf::result<wire> {
+                 std::vector<caf::actor> workers, bool resume) -> caf::result<wire> {
         auto env = open_wire(spec_wire);
         if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
           return make_wire(me(self),
                            msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
-        st->spec = std::get<msg::JobSpec>(env->body);
+        const auto& given = std::get<msg::JobSpec>(env->body);
         st->job = env->job_id;
         st->workers = std::move(workers);
         st->scheduler = scheduler;
         st->done_per_worker.assign(st->workers.size(), 0);
+        auto& ctx = node_context(self->home_system());
+        std::optional<PsCheckpoint> restored;
+        if (resume) {
+          auto c = ctx.store ? ctx.store->latest_checkpoint(st->job)
+                             : Result<Checkpoint>(make_error(Errc::not_found, "no store"));
+          if (!c)
+            return make_wire(me(self), msg::ErrorReply{"not_found", c.error().message, "jobSpec"});
+          restored = decode_ps_checkpoint(c->state);
+          if (!restored)
+            return make_wire(me(self),
+                             msg::ErrorReply{"corrupt",
+                                             "the checkpoint of job " + st->job + " is unreadable",
+                                             "jobSpec"});
+          st->spec = restored->spec;
+          if (given.steps)
+            st->spec.steps = given.steps;
+          st->spec.start_step = static_cast<uint32_t>(restored->step);
+        } else {
+          st->spec = given;
+        }
         try {
           auto cfg = cp::GptConfig::from_json(nlohmann::json::parse(st->spec.model_config));
           st->model = std::make_unique<cp::Gpt>(cfg);
@@ -390,14 +487,32 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         } catch (const std::exception& e) {
           return make_wire(me(self), msg::ErrorReply{"invalid_argument", e.what(), "jobSpec"});
         }
+        if (restored) {
+          const size_t n = st->model->params().size();
+          if (restored->params.size() != n || restored->m.size() != n || restored->v.size() != n)
+            return make_wire(
+                me(self),
+                msg::ErrorReply{"corrupt", "the checkpoint does not fit the model", "jobSpec"});
+          std::memcpy(st->model->params().data(), restored->params.data(), n * sizeof(float));
+          std::memcpy(st->adam->m().data(), restored->m.data(), n * sizeof(float));
+          std::memcpy(st->adam->v().data(), restored->v.data(), n * sizeof(float));
+          st->adam->set_steps_taken(restored->adam_steps);
+          st->step = static_cast<uint32_t>(restored->step);
+          st->version = restored->step;
+        }
+        // The reply is the job's spec as the parameter server runs it (for a
+        // resumed job: the stored one, starting at the checkpoint's step).
+        auto reply = make_wire(me(self), st->spec, st->job);
+        if (st->workers.empty()) // export: nobody to talk to
+          return reply;
         auto rp = self->make_response_promise<wire>();
         std::vector<std::string> peers = st->spec.workers;
         peers.push_back(st->spec.scheduler);
         connect_all(
             self, st->spec, peers, "",
-            [self, st, rp](std::string err, std::vector<caf::actor>) mutable {
+            [self, st, rp, reply](std::string err, std::vector<caf::actor>) mutable {
               rp.deliver(err.empty()
-                             ? make_wire(me(self), msg::StepDone{}, st->job)
+                             ? reply
                              : make_wire(me(self), msg::ErrorReply{"unreachable", err, "jobSpec"}));
             });
         return rp;
@@ -471,6 +586,9 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         std::fill(st->done_per_worker.begin(), st->done_per_worker.end(), 0);
         for (auto it = st->incoming.begin(); it != st->incoming.end();)
           it = it->second.complete() ? st->incoming.erase(it) : std::next(it);
+        if (st->spec.checkpoint_every &&
+            (st->step % st->spec.checkpoint_every == 0 || st->step == st->spec.steps))
+          write_checkpoint(self, *st);
         if (st->step < st->spec.steps)
           broadcast();
         self->send(st->scheduler, make_wire(me(self), done, st->job));
@@ -503,6 +621,7 @@ struct scheduler_state {
   uint64_t train_len = 0;
   uint64_t next_task = 1;
   std::map<uint64_t, task_info> outstanding;
+  std::map<std::pair<uint64_t, uint32_t>, int> failures; // (step, micro-batch) -> failed tries
   uint32_t reassigned = 0;
 };
 
@@ -648,7 +767,13 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         return rp;
       },
       [self, st, issue_step](job_start_atom) {
-        issue_step(0);
+        // A resumed job replays the sampler's draws up to its first step.
+        if (st->spec.sampler != "sequential")
+          for (uint64_t k = 0; k < uint64_t{st->spec.start_step} * st->spec.micro_batches_per_step *
+                                       st->spec.micro_batch;
+               ++k)
+            (void)st->rng->next_u64();
+        issue_step(st->spec.start_step);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
       },
       [self, st, reassign](tick_atom) {
@@ -661,13 +786,28 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           reassign(id);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
       },
-      [self, st, issue_step](const wire& w) {
+      [self, st, issue_step, reassign](const wire& w) {
         auto env = open_wire(w);
         if (!env) {
           log_warn("scheduler: malformed message: " + env.error().message);
           return;
         }
         if (auto* r = std::get_if<msg::TaskResult>(&env->body)) {
+          if (!r->error_message.empty()) {
+            log_warn("task " + std::to_string(r->task_id) + " failed on " + env->sender + ": " +
+                     r->error_message);
+            // Another worker may manage (e.g. it reaches a replica); give up
+            // after a few tries, telling the ground why.
+            if (st->outstanding.count(r->task_id)) {
+              if (++st->failures[{r->step, r->micro_batch}] > 3)
+                self->send(
+                    st->ground, job_end_atom_v,
+                    make_wire(me(self), msg::ErrorReply{"task_failed", r->error_message, "job"}));
+              else
+                reassign(r->task_id);
+            }
+            return;
+          }
           auto it = st->outstanding.find(r->task_id);
           if (it != st->outstanding.end()) {
             if (st->load[it->second.worker] > 0)

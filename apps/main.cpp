@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   orbitrain::add_cluster_commands(app);
   orbitrain::add_data_commands(app);
   orbitrain::add_train_command(app);
+  orbitrain::add_export_command(app);
 #ifdef ORBITRAIN_HAVE_COMPUTE_CLI
   orbitrain::apps::add_compute_commands(app);
 #endif

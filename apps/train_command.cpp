@@ -26,6 +26,17 @@ void on_signal(int) {
   cancel_requested = true;
 }
 
+// Saves a job's parameters as a safetensors model.
+void write_model(const std::string& path, const TrainJobResult& r) {
+  auto cfg = compute::GptConfig::from_json(nlohmann::json::parse(r.spec.model_config));
+  compute::Gpt model(cfg);
+  if (model.params().size() != r.parameters.size())
+    fail("the parameter server sent " + std::to_string(r.parameters.size()) +
+         " parameters, the model has " + std::to_string(model.params().size()));
+  std::memcpy(model.params().data(), r.parameters.data(), r.parameters.size() * sizeof(float));
+  compute::save_model(path, model, compute::Tokenizer(r.vocabulary));
+}
+
 struct Args {
   std::string config, timeout = "10s", out, metrics;
   int log_every = 1;
@@ -39,7 +50,14 @@ void add_train_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto& j = a->job;
   cmd->add_option("--config,-c", a->config, "Constellation file")->required();
-  cmd->add_option("--dataset,-d", j.dataset, "Dataset to train on (see `ingest`)")->required();
+  auto resume = std::make_shared<std::string>();
+  cmd->add_option("--dataset,-d", j.dataset, "Dataset to train on (see `ingest`)");
+  cmd->add_option("--resume", *resume,
+                  "Continue job ID from its last checkpoint (its settings are kept; --steps "
+                  "can extend it)");
+  cmd->add_option("--checkpoint-every", j.checkpoint_every,
+                  "Checkpoint every K steps on the parameter server's satellite (0: never)")
+      ->capture_default_str();
   cmd->add_option("--model", j.model, "baby, small or a JSON config file")->capture_default_str();
   cmd->add_option("--steps", j.steps, "Optimizer steps")->capture_default_str();
   cmd->add_option("--micro-batch", j.micro_batch, "Sequences per micro-batch (task)")
@@ -68,8 +86,17 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--log-every", a->log_every, "Print a line every N steps")->capture_default_str();
   cmd->add_option("--timeout", a->timeout, "Give up on a satellite after this long")
       ->capture_default_str();
-  cmd->callback([a] {
+  auto* steps_opt = cmd->get_option("--steps");
+  cmd->callback([a, resume, steps_opt] {
     auto c = load_or_fail(a->config);
+    if (!resume->empty()) {
+      a->job.resume = true;
+      a->job.job_id = *resume;
+      if (steps_opt->count() == 0)
+        a->job.steps = 0; // keep the job's own
+    } else if (a->job.dataset.empty()) {
+      fail("--dataset is required (or --resume JOB)", 2);
+    }
     a->job.timeout = duration_or_fail(a->timeout, "--timeout");
     if (a->job.job_id.empty())
       a->job.job_id = fmt::format("job-{}", std::chrono::duration_cast<std::chrono::seconds>(
@@ -86,25 +113,21 @@ void add_train_command(CLI::App& app) {
     cancel_requested = false;
     auto old_int = std::signal(SIGINT, on_signal);
     auto old_term = std::signal(SIGTERM, on_signal);
-    std::cout << fmt::format(
-                     "job {}: {} on dataset {} across {} satellites (ps {}, scheduler {})\n",
-                     a->job.job_id, a->job.model, a->job.dataset, c.satellites.size(),
-                     c.job.parameter_server, c.job.scheduler)
-              << std::flush;
+    std::uint32_t total_steps = a->job.steps;
     auto r = run_training(
         ground, a->job,
         [&](const msg::StepDone& d) {
           const double secs =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           const uint32_t done = d.step + 1;
-          const double eta = secs / done * (a->job.steps - done);
-          if (a->log_every > 0 && (done % a->log_every == 0 || done == a->job.steps || done == 1)) {
+          const double eta = secs / done * (total_steps > done ? total_steps - done : 0);
+          if (a->log_every > 0 && (done % a->log_every == 0 || done == total_steps || done == 1)) {
             std::string tasks;
             for (auto t : d.tasks_per_worker)
               tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
             std::cout << fmt::format("step {:>5}/{} loss {:.4f} lr {:.2e} norm {:.3f} "
                                      "{:.0f} tok/s tasks {} ETA {:.0f}s\n",
-                                     done, a->job.steps, d.loss, d.lr, d.grad_norm,
+                                     done, total_steps, d.loss, d.lr, d.grad_norm,
                                      d.tokens / std::max(1e-9, secs / done), tasks, eta)
                       << std::flush;
           }
@@ -120,7 +143,16 @@ void add_train_command(CLI::App& app) {
                            .dump()
                     << std::endl;
         },
-        &cancel_requested);
+        &cancel_requested,
+        [&](const msg::JobSpec& spec) {
+          total_steps = spec.steps;
+          std::cout << fmt::format("job {}: dataset {} across {} satellites (ps {}, scheduler "
+                                   "{}), steps {}..{}, checkpoint every {}\n",
+                                   a->job.job_id, spec.dataset, c.satellites.size(),
+                                   c.job.parameter_server, c.job.scheduler, spec.start_step + 1,
+                                   spec.steps, spec.checkpoint_every)
+                    << std::flush;
+        });
     std::signal(SIGINT, old_int);
     std::signal(SIGTERM, old_term);
     if (!r)
@@ -128,16 +160,32 @@ void add_train_command(CLI::App& app) {
     std::cout << fmt::format("job {} finished: {} steps, final train loss {:.4f}\n", a->job.job_id,
                              r->steps_done, r->last_loss);
     if (!a->out.empty()) {
-      auto cfg = compute::GptConfig::from_json(nlohmann::json::parse(r->spec.model_config));
-      compute::Gpt model(cfg);
-      if (model.params().size() != r->parameters.size())
-        fail("the parameter server sent " + std::to_string(r->parameters.size()) +
-             " parameters, the model has " + std::to_string(model.params().size()));
-      std::memcpy(model.params().data(), r->parameters.data(),
-                  r->parameters.size() * sizeof(float));
-      compute::save_model(a->out, model, compute::Tokenizer(r->vocabulary));
+      write_model(a->out, *r);
       std::cout << "model written to " << a->out << "\n";
     }
+  });
+}
+
+void add_export_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "export", "Write a job's final or latest model (its checkpoint) as safetensors");
+  auto config = std::make_shared<std::string>();
+  auto job = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto timeout = std::make_shared<std::string>("10s");
+  cmd->add_option("--config,-c", *config, "Constellation file")->required();
+  cmd->add_option("--job", *job, "Job id")->required();
+  cmd->add_option("--out", *out, "Model file to write")->required();
+  cmd->add_option("--timeout", *timeout, "Give up on a satellite after this long")
+      ->capture_default_str();
+  cmd->callback([config, job, out, timeout] {
+    auto c = load_or_fail(*config);
+    GroundStation ground(c);
+    auto r = fetch_job_parameters(ground, *job, duration_or_fail(*timeout, "--timeout"));
+    if (!r)
+      fail(r.error().message);
+    write_model(*out, *r);
+    std::cout << "job " << *job << " at step " << r->steps_done << " written to " << *out << "\n";
   });
 }
 

@@ -6,5 +6,6 @@
 namespace orbitrain {
 
 void add_train_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 } // namespace orbitrain

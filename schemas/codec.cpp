@@ -255,6 +255,8 @@ struct BodyWriter {
     o.setScheduler(m.scheduler);
     o.setParameterServer(m.parameter_server);
     o.setTaskTimeoutMs(m.task_timeout_ms);
+    o.setStartStep(m.start_step);
+    o.setCheckpointEvery(m.checkpoint_every);
   }
   void operator()(const StepDone& m) {
     auto o = b.initStepDone();
@@ -596,6 +598,8 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.scheduler = text(r.getScheduler());
     m.parameter_server = text(r.getParameterServer());
     m.task_timeout_ms = r.getTaskTimeoutMs();
+    m.start_step = r.getStartStep();
+    m.checkpoint_every = r.getCheckpointEvery();
     return m;
   }
   case wire::Envelope::Body::STEP_DONE: {

@@ -185,6 +185,8 @@ struct JobSpec {
   std::string scheduler;
   std::string parameter_server;
   uint32_t task_timeout_ms = 60000;
+  uint32_t start_step = 0;
+  uint32_t checkpoint_every = 0;
 };
 
 struct StepDone {

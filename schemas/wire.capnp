@@ -336,6 +336,10 @@ struct JobSpec {
   # Satellite running the parameter server.
   taskTimeoutMs @22 :UInt32;
   # A task not finished in this time is given to another worker.
+  startStep @23 :UInt32;
+  # First step to run (a resumed job starts at its checkpoint's step).
+  checkpointEvery @24 :UInt32;
+  # The parameter server checkpoints every this many steps (0: never).
 }
 
 struct StepDone {

@@ -194,6 +194,39 @@ TEST_F(Train3, WorkerLossChangesNothing) {
   EXPECT_EQ(m.back()["tasks_per_worker"][2].get<int>(), 0);
 }
 
+TEST_F(Train3, ParameterServerLossThenResumeGivesTheSameModel) {
+  const std::string dist = dir_.path + "/dist.safetensors";
+  auto args = train_args(20, 4, 3, dist);
+  for (const char* extra : {"--checkpoint-every", "5", "--job", "j1"})
+    args.push_back(extra);
+  args.insert(args.begin(), binary);
+  auto job = Child::spawn(args);
+  ASSERT_TRUE(job.wait_for_line("step    12/20", 120s));
+  // The parameter server's (and scheduler's) satellite dies.
+  cluster_->find("sat-1")->process.signal(SIGKILL);
+  ASSERT_TRUE(cluster_->find("sat-1")->process.wait_for(10s));
+  std::string out;
+  while (auto line = job.read_line(120s))
+    out += *line + "\n";
+  EXPECT_NE(describe_wait_status(job.wait_for(60s).value_or(-1)), "exit 0") << out;
+  EXPECT_NE(out.find("--resume j1"), std::string::npos) << out;
+  // Back up, and continue from the last checkpoint (step 10 or later).
+  cluster_->start(30s, {"sat-1"});
+  auto resumed = run({"train", "--config", config_, "--resume", "j1", "--out", dist});
+  ASSERT_EQ(resumed.exit(), "exit 0") << resumed.out;
+  EXPECT_NE(resumed.out.find("steps 11..20"), std::string::npos) << resumed.out;
+  const auto local = slurp(train_local(20, 4, 3));
+  EXPECT_TRUE(local == slurp(dist)) << "resumed job differs from the uninterrupted one";
+  // `export` reads the same model back from the checkpoint.
+  const std::string exported = dir_.path + "/export.safetensors";
+  auto ex = run({"export", "--config", config_, "--job", "j1", "--out", exported});
+  ASSERT_EQ(ex.exit(), "exit 0") << ex.out;
+  EXPECT_TRUE(local == slurp(exported));
+  auto none = run({"export", "--config", config_, "--job", "nope", "--out", exported});
+  EXPECT_NE(none.exit(), "exit 0");
+  EXPECT_NE(none.out.find("no checkpoint"), std::string::npos) << none.out;
+}
+
 TEST_F(Train3, BadInputIsRefusedBeforeSpawning) {
   auto unknown = run({"train", "--config", config_, "--dataset", "nope", "--steps", "2"});
   EXPECT_NE(unknown.exit(), "exit 0");
