@@ -125,7 +125,8 @@ std::vector<wire> to_frames(const std::string& sender, msg::TensorKind kind, con
 
 std::vector<float> floats_of(const msg::Tensor& t) {
   std::vector<float> v(t.data.size() / sizeof(float));
-  std::memcpy(v.data(), t.data.data(), v.size() * sizeof(float));
+  if (!v.empty())
+    std::memcpy(v.data(), t.data.data(), v.size() * sizeof(float));
   return v;
 }
 

@@ -809,7 +809,8 @@ Status FrameAssembler::add(TensorFrame frame) {
       it = tensors_.emplace(s.name, std::move(p)).first;
       order_.push_back(s.name);
     }
-    std::memcpy(it->second.tensor.data.data() + s.offset_bytes, s.data.data(), s.data.size());
+    if (!s.data.empty()) // an empty tensor has no buffer to copy into
+      std::memcpy(it->second.tensor.data.data() + s.offset_bytes, s.data.data(), s.data.size());
     it->second.filled += s.data.size();
   }
   return Ok{};
