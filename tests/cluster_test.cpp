@@ -8,6 +8,7 @@
 #include "core/local_cluster.hpp"
 #include "core/process.hpp"
 #include "schemas/codec.hpp"
+#include "tests/test_support.hpp"
 
 #include <csignal>
 #include <cstdlib>
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 using namespace orbitrain;
+using orbitrain::testing::slurp;
+using TempDir = orbitrain::testing::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
@@ -28,15 +31,6 @@ namespace {
 const std::string binary = ORBITRAIN_BINARY;
 
 /// A temporary directory removed with its content at scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/orbitrain-test-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
 std::string write_config(const TempDir& dir, int satellites) {
   std::string path = dir.path + "/cluster.toml";
   std::ofstream out(path);

@@ -8,6 +8,7 @@
 #include "core/process.hpp"
 #include "storage/sha256.hpp"
 #include "storage/store.hpp"
+#include "tests/test_support.hpp"
 
 #include <csignal>
 #include <fstream>
@@ -16,20 +17,13 @@
 #include <random>
 
 using namespace orbitrain;
+using orbitrain::testing::slurp;
+using TempDir = orbitrain::testing::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
 
 const std::string binary = ORBITRAIN_BINARY;
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/orbitrain-data-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 struct Run {
   int status = -1;
@@ -38,11 +32,6 @@ struct Run {
   std::string exit() const { return describe_wait_status(status); }
   nlohmann::json json() const { return nlohmann::json::parse(out); }
 };
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // Runs the orbitrain CLI with `args`, stdout and stderr captured apart.
 Run cli(const TempDir& dir, std::vector<std::string> args) {

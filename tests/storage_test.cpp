@@ -6,23 +6,17 @@
 #include "storage/hash_ring.hpp"
 #include "storage/sha256.hpp"
 #include "storage/store.hpp"
+#include "tests/test_support.hpp"
 
 #include <gtest/gtest.h>
 #include <map>
 #include <set>
 
 using namespace orbitrain;
+using orbitrain::testing::slurp;
+using TempDir = orbitrain::testing::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/orbitrain-store-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 std::vector<uint8_t> bytes(size_t n, uint8_t seed) {
   std::vector<uint8_t> v(n);

@@ -6,6 +6,7 @@
 // bad input is refused before any actor is spawned.
 #include "core/local_cluster.hpp"
 #include "core/process.hpp"
+#include "tests/test_support.hpp"
 
 #include <csignal>
 #include <fstream>
@@ -13,25 +14,13 @@
 #include <nlohmann/json.hpp>
 
 using namespace orbitrain;
+using orbitrain::testing::slurp;
+using TempDir = orbitrain::testing::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
 
 const std::string binary = ORBITRAIN_BINARY;
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/orbitrain-train-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 struct Run {
   int status = -1;
