@@ -80,6 +80,14 @@ struct Stores {
   std::vector<std::string> down; // "sat-3: why"
 
   bool is_up(const std::string& id) const { return up.count(id) != 0; }
+
+  Stores() = default;
+  Stores(Stores&&) = default;
+  // The store actors were spawned for this command only.
+  ~Stores() {
+    for (auto& [id, a] : up)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
 };
 
 Stores connect_stores(GroundStation& ground, std::chrono::milliseconds timeout) {

@@ -69,6 +69,7 @@ Result<std::vector<uint8_t>> job_vocabulary(GroundStation& ground, const Satelli
   if (!store)
     return store.error();
   auto m = ground.ask(*store, msg::ManifestRequest{dataset}, timeout);
+  caf::anon_send_exit(*store, caf::exit_reason::user_shutdown);
   if (!m)
     return m.error();
   auto* list = std::get_if<msg::ManifestList>(&m->body);
@@ -107,6 +108,14 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
   for (size_t i = 0; i < stores.size(); ++i)
     if (!stores[i])
       down += "\n  " + stores[i].error().message;
+  struct ExitAll {
+    std::vector<Result<caf::actor>>& actors;
+    ~ExitAll() {
+      for (auto& a : actors)
+        if (a)
+          caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+    }
+  } exit_stores{stores};
   if (!down.empty())
     return make_error(Errc::unreachable, "satellites are unreachable:" + down);
   const auto* ps_sat = c.find(c.job.parameter_server);

@@ -293,6 +293,12 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
                                                            std::vector<caf::actor> stores) mutable {
                             // Peers that cannot be reached are skipped
                             // (their chunks come from other replicas).
+                            // The peers' store actors end with this worker.
+                            self->attach_functor([stores] {
+                              for (const auto& a : stores)
+                                if (a)
+                                  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+                            });
                             st->compute = self->spawn<caf::detached + caf::linked>(
                                 compute_actor, caf::actor_cast<caf::actor>(self), spec_wire, stores,
                                 peers);
