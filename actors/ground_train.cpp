@@ -167,6 +167,8 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
     spec.parameter_server = c.job.parameter_server;
     spec.task_timeout_ms = static_cast<uint32_t>(o.task_timeout.count());
     spec.checkpoint_every = o.checkpoint_every;
+    spec.eval_every = o.eval_every;
+    spec.eval_batches = o.eval_batches;
   } else {
     // Placeholders: the parameter server answers with the stored spec.
     spec.dataset = "?";

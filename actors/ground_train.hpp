@@ -33,7 +33,9 @@ struct TrainJobOptions {
   int32_t warmup = 100, decay_steps = -1;
   float beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f, weight_decay = 0.1f, grad_clip = 1.f;
   uint32_t checkpoint_every = 50; // 0: never
-  bool resume = false;            // continue job `job_id` from its checkpoint
+  uint32_t eval_every = 250;      // validation loss every E steps and at the end
+  uint32_t eval_batches = 20;
+  bool resume = false; // continue job `job_id` from its checkpoint
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds task_timeout{60000};
 };

@@ -134,14 +134,40 @@ cp::LrSchedule schedule_of(const msg::JobSpec& s) {
   return cp::LrSchedule{s.lr, s.min_lr, s.warmup_steps, s.decay_steps};
 }
 
+// A verified chunk from the first peer store that has it (blocking: only for
+// actors that may block, like a compute thread).
+Result<std::vector<uint8_t>> fetch_from_peers(caf::actor_system& sys,
+                                              const std::vector<caf::actor>& peer_stores,
+                                              const msg::Hash& h) {
+  for (const auto& peer : peer_stores) {
+    if (!peer)
+      continue;
+    caf::scoped_actor s{sys};
+    std::optional<std::vector<uint8_t>> got;
+    s->request(peer, std::chrono::seconds(10),
+               make_wire(node_context(sys).node_id, msg::ChunkRequest{h}))
+        .receive(
+            [&](wire& w) {
+              auto e = open_wire(w);
+              if (e)
+                if (auto* c = std::get_if<msg::DataChunk>(&e->body))
+                  if (sha256(c->data.data(), c->data.size()) == h)
+                    got = std::move(c->data);
+            },
+            [](caf::error&) {});
+    if (got)
+      return std::move(*got);
+  }
+  return make_error(Errc::not_found, "no peer has chunk " + short_hex(h));
+}
+
 // ---- worker: the compute thread ------------------------------------------------
 
 // Runs on its own (detached) thread: model, windows, forward and backward.
 // Talks only to its worker actor, and to peer stores through blocking
 // requests when a window needs a chunk held elsewhere.
 caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, wire spec_wire,
-                            std::vector<caf::actor> peer_stores,
-                            std::vector<std::string> peer_ids) {
+                            std::vector<caf::actor> peer_stores) {
   auto env = open_wire(spec_wire);
   const auto spec = std::get<msg::JobSpec>(env->body);
   auto& ctx = node_context(self->home_system());
@@ -152,29 +178,9 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, wir
       std::make_shared<cp::Gpt>(cfg, cp::StageRange::whole(), cp::parse_precision(spec.precision));
   auto tok = std::make_shared<cp::Tokenizer>(manifest.vocabulary);
   // Chunks held elsewhere come from the peers that hold them.
-  HashRing ring(peer_ids);
   auto& sys = self->home_system();
-  auto fetch = [&sys, peer_stores, peer_ids](const msg::Hash& h) -> Result<std::vector<uint8_t>> {
-    for (size_t i = 0; i < peer_stores.size(); ++i) {
-      if (!peer_stores[i])
-        continue;
-      caf::scoped_actor s{sys};
-      std::optional<std::vector<uint8_t>> got;
-      s->request(peer_stores[i], std::chrono::seconds(10),
-                 make_wire(node_context(sys).node_id, msg::ChunkRequest{h}))
-          .receive(
-              [&](wire& w) {
-                auto e = open_wire(w);
-                if (e)
-                  if (auto* c = std::get_if<msg::DataChunk>(&e->body))
-                    if (sha256(c->data.data(), c->data.size()) == h)
-                      got = std::move(c->data);
-              },
-              [](caf::error&) {});
-      if (got)
-        return std::move(*got);
-    }
-    return make_error(Errc::not_found, "no peer has chunk " + short_hex(h));
+  auto fetch = [&sys, peer_stores](const msg::Hash& h) {
+    return fetch_from_peers(sys, peer_stores, h);
   };
   auto source = std::make_shared<StoreChunkSource>(*ctx.store, manifest, fetch);
   auto reader = std::make_shared<WindowReader>(manifest, *source);
@@ -300,8 +306,8 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
                                   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
                             });
                             st->compute = self->spawn<caf::detached + caf::linked>(
-                                compute_actor, caf::actor_cast<caf::actor>(self), spec_wire, stores,
-                                peers);
+                                compute_actor, caf::actor_cast<caf::actor>(self), spec_wire,
+                                stores);
                             rp.deliver(make_wire(me(self), msg::StepDone{}, st->job));
                           });
             });
@@ -361,6 +367,8 @@ struct ps_state {
   std::map<uint32_t, double> losses;
   uint64_t tokens = 0;
   std::vector<uint32_t> done_per_worker;
+  std::vector<caf::actor> peer_stores; // for validation windows held elsewhere
+  std::optional<std::vector<int32_t>> val_tokens;
 };
 
 // The parameter server's checkpoint: everything a resumed job needs. The
@@ -426,6 +434,39 @@ std::optional<PsCheckpoint> decode_ps_checkpoint(const std::vector<uint8_t>& b) 
     p += n * sizeof(float);
   }
   return c;
+}
+
+// Mean loss over the first `eval_batches` sequential batches of the
+// validation split, exactly as train-local evaluates (batch min(B, 8)).
+std::optional<double> validation_loss(caf::event_based_actor* self, ps_state& st) {
+  auto& sys = self->home_system();
+  auto& ctx = node_context(sys);
+  const int T = st.model->config().block_size;
+  if (!st.val_tokens) {
+    auto manifest = ctx.store ? ctx.store->get_manifest(st.spec.dataset)
+                              : Result<msg::DatasetManifest>(make_error(Errc::not_found, ""));
+    if (!manifest)
+      return std::nullopt;
+    const auto peers = st.peer_stores;
+    StoreChunkSource source(*ctx.store, *manifest, [&sys, peers](const msg::Hash& h) {
+      return fetch_from_peers(sys, peers, h);
+    });
+    WindowReader reader(*manifest, source);
+    // The split is by position, as train-local's split_90_10.
+    const uint64_t begin = manifest->total_bytes * 9 / 10;
+    auto bytes = reader.read(begin, static_cast<uint32_t>(manifest->total_bytes - begin));
+    if (!bytes) {
+      log_warn("validation data unavailable: " + bytes.error().message);
+      return std::nullopt;
+    }
+    cp::Tokenizer tok(manifest->vocabulary);
+    st.val_tokens =
+        tok.encode(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+  }
+  if (st.val_tokens->size() < static_cast<size_t>(T) + 1)
+    return std::nullopt;
+  const int B = std::max(1, std::min(static_cast<int>(st.spec.micro_batch), 8));
+  return cp::evaluate(*st.model, *st.val_tokens, B, T, static_cast<int>(st.spec.eval_batches));
 }
 
 void write_checkpoint(caf::event_based_actor* self, const ps_state& st) {
@@ -515,12 +556,29 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         auto rp = self->make_response_promise<wire>();
         std::vector<std::string> peers = st->spec.workers;
         peers.push_back(st->spec.scheduler);
+        std::vector<std::string> others;
+        for (const auto& sat : st->spec.satellites)
+          if (sat.id != me(self))
+            others.push_back(sat.id);
         connect_all(
             self, st->spec, peers, "",
-            [self, st, rp, reply](std::string err, std::vector<caf::actor>) mutable {
-              rp.deliver(err.empty()
-                             ? reply
-                             : make_wire(me(self), msg::ErrorReply{"unreachable", err, "jobSpec"}));
+            [self, st, rp, reply, others](std::string err, std::vector<caf::actor>) mutable {
+              if (!err.empty()) {
+                rp.deliver(make_wire(me(self), msg::ErrorReply{"unreachable", err, "jobSpec"}));
+                return;
+              }
+              // Store actors on the other satellites, for validation windows.
+              connect_all(
+                  self, st->spec, others, "store",
+                  [self, st, rp, reply](std::string, std::vector<caf::actor> stores) mutable {
+                    self->attach_functor([stores] {
+                      for (const auto& a : stores)
+                        if (a)
+                          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+                    });
+                    st->peer_stores = std::move(stores);
+                    rp.deliver(reply);
+                  });
             });
         return rp;
       },
@@ -593,6 +651,9 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         std::fill(st->done_per_worker.begin(), st->done_per_worker.end(), 0);
         for (auto it = st->incoming.begin(); it != st->incoming.end();)
           it = it->second.complete() ? st->incoming.erase(it) : std::next(it);
+        if (st->step == st->spec.steps ||
+            (st->spec.eval_every && st->step % st->spec.eval_every == 0))
+          done.val_loss = validation_loss(self, *st);
         if (st->spec.checkpoint_every &&
             (st->step % st->spec.checkpoint_every == 0 || st->step == st->spec.steps))
           write_checkpoint(self, *st);

@@ -291,20 +291,22 @@ void add_demo(CLI::App& app) {
       jo.micro_batch = 8;
       jo.micro_batches_per_step = a->satellites;
       jo.warmup = static_cast<int32_t>(std::max<uint32_t>(1, a->steps / 10));
+      jo.eval_every = 100;
       const auto t0 = std::chrono::steady_clock::now();
       auto r = run_training(
           ground, jo,
           [&](const msg::StepDone& d) {
             const uint32_t done = d.step + 1;
-            if (done == 1 || done % 25 == 0 || done == a->steps) {
+            if (done == 1 || done % 25 == 0 || done == a->steps || d.val_loss) {
               const double secs =
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
               std::string tasks;
               for (auto t : d.tasks_per_worker)
                 tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
-              std::cout << fmt::format("   step {:>4}/{}  loss {:.3f}  {:>6.0f} tok/s  tasks {}  "
+              std::cout << fmt::format("   step {:>4}/{}  loss {:.3f}{}  {:>6.0f} tok/s  tasks {}  "
                                        "ETA {:.0f}s\n",
                                        done, a->steps, d.loss,
+                                       d.val_loss ? fmt::format("  val {:.3f}", *d.val_loss) : "",
                                        d.tokens * done / std::max(secs, 1e-9), tasks,
                                        secs / done * (a->steps - done))
                         << std::flush;

@@ -80,6 +80,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--beta2", j.beta2, "AdamW beta2")->capture_default_str();
   cmd->add_option("--eps", j.eps, "AdamW eps")->capture_default_str();
   cmd->add_option("--grad-clip", j.grad_clip, "Max gradient norm (0: off)")->capture_default_str();
+  cmd->add_option("--eval-every", j.eval_every, "Validation loss every E steps (0: at the end)")
+      ->capture_default_str();
+  cmd->add_option("--eval-batches", j.eval_batches, "Validation batches per evaluation")
+      ->capture_default_str();
   cmd->add_option("--job", j.job_id, "Job id (default: a new one)");
   cmd->add_option("--out", a->out, "Write the trained model here (safetensors)");
   cmd->add_option("--metrics", a->metrics, "Write one JSON line per step here");
@@ -121,19 +125,24 @@ void add_train_command(CLI::App& app) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           const uint32_t done = d.step + 1;
           const double eta = secs / done * (total_steps > done ? total_steps - done : 0);
-          if (a->log_every > 0 && (done % a->log_every == 0 || done == total_steps || done == 1)) {
+          if (d.val_loss || (a->log_every > 0 &&
+                             (done % a->log_every == 0 || done == total_steps || done == 1))) {
             std::string tasks;
             for (auto t : d.tasks_per_worker)
               tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
-            std::cout << fmt::format("step {:>5}/{} loss {:.4f} lr {:.2e} norm {:.3f} "
+            std::cout << fmt::format("step {:>5}/{} loss {:.4f}{} lr {:.2e} norm {:.3f} "
                                      "{:.0f} tok/s tasks {} ETA {:.0f}s\n",
-                                     done, total_steps, d.loss, d.lr, d.grad_norm,
-                                     d.tokens / std::max(1e-9, secs / done), tasks, eta)
+                                     done, total_steps, d.loss,
+                                     d.val_loss ? fmt::format(" val {:.4f}", *d.val_loss) : "",
+                                     d.lr, d.grad_norm, d.tokens / std::max(1e-9, secs / done),
+                                     tasks, eta)
                       << std::flush;
           }
           if (metrics.is_open())
             metrics << nlohmann::json{{"step", done},
                                       {"train_loss", d.loss},
+                                      {"val_loss", d.val_loss ? nlohmann::json(*d.val_loss)
+                                                              : nlohmann::json(nullptr)},
                                       {"lr", d.lr},
                                       {"grad_norm", d.grad_norm},
                                       {"tokens", d.tokens},

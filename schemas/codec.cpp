@@ -257,6 +257,8 @@ struct BodyWriter {
     o.setTaskTimeoutMs(m.task_timeout_ms);
     o.setStartStep(m.start_step);
     o.setCheckpointEvery(m.checkpoint_every);
+    o.setEvalEvery(m.eval_every);
+    o.setEvalBatches(m.eval_batches);
   }
   void operator()(const StepDone& m) {
     auto o = b.initStepDone();
@@ -270,6 +272,8 @@ struct BodyWriter {
     for (unsigned i = 0; i < m.tasks_per_worker.size(); ++i)
       t.set(i, m.tasks_per_worker[i]);
     o.setReassigned(m.reassigned);
+    o.setHasValLoss(m.val_loss.has_value());
+    o.setValLoss(m.val_loss.value_or(0.0));
   }
   void operator()(const Inventory& m) {
     auto o = b.initInventory();
@@ -600,6 +604,8 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.task_timeout_ms = r.getTaskTimeoutMs();
     m.start_step = r.getStartStep();
     m.checkpoint_every = r.getCheckpointEvery();
+    m.eval_every = r.getEvalEvery();
+    m.eval_batches = r.getEvalBatches();
     return m;
   }
   case wire::Envelope::Body::STEP_DONE: {
@@ -614,6 +620,8 @@ Body read_body(wire::Envelope::Body::Reader b) {
     for (auto t : r.getTasksPerWorker())
       m.tasks_per_worker.push_back(t);
     m.reassigned = r.getReassigned();
+    if (r.getHasValLoss())
+      m.val_loss = r.getValLoss();
     return m;
   }
   case wire::Envelope::Body::INVENTORY: {

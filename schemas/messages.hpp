@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -187,6 +188,8 @@ struct JobSpec {
   uint32_t task_timeout_ms = 60000;
   uint32_t start_step = 0;
   uint32_t checkpoint_every = 0;
+  uint32_t eval_every = 0;
+  uint32_t eval_batches = 20;
 };
 
 struct StepDone {
@@ -198,6 +201,7 @@ struct StepDone {
   float lr = 0;
   std::vector<uint32_t> tasks_per_worker;
   uint32_t reassigned = 0;
+  std::optional<double> val_loss;
 };
 
 struct ParamsRequest {};

@@ -340,6 +340,10 @@ struct JobSpec {
   # First step to run (a resumed job starts at its checkpoint's step).
   checkpointEvery @24 :UInt32;
   # The parameter server checkpoints every this many steps (0: never).
+  evalEvery @25 :UInt32;
+  # Validation loss every this many steps and after the last (0: only after the last).
+  evalBatches @26 :UInt32;
+  # Sequential validation batches per evaluation, as train-local.
 }
 
 struct StepDone {
@@ -359,6 +363,10 @@ struct StepDone {
   # Tasks each worker finished in this step, in worker order.
   reassigned @7 :UInt32;
   # Tasks given to another worker (death or timeout) so far in the job.
+  valLoss @8 :Float64;
+  # Validation loss after this step, when evaluated (see hasValLoss).
+  hasValLoss @9 :Bool;
+  # Whether valLoss holds a value.
 }
 
 struct ParamsRequest {

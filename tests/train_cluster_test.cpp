@@ -76,6 +76,7 @@ protected:
   // train-local over the same micro-batches: steps x accum micro-batches of `batch`.
   std::string train_local(int steps, int batch, int accum) {
     const std::string out = dir_.path + "/local.safetensors";
+    local_output_.clear();
     auto r = run({"train-local",
                   "--data",
                   text_,
@@ -98,6 +99,7 @@ protected:
                   "--out",
                   out});
     EXPECT_EQ(r.exit(), "exit 0") << r.out;
+    local_output_ = r.out;
     return out;
   }
 
@@ -135,7 +137,7 @@ protected:
   }
 
   TempDir dir_;
-  std::string config_, text_;
+  std::string config_, text_, local_output_;
   std::unique_ptr<LocalCluster> cluster_;
 };
 
@@ -152,6 +154,11 @@ TEST_F(Train3, SyncTrainingEqualsTrainLocalBitForBit) {
   auto m = metrics();
   ASSERT_EQ(m.size(), 20u);
   EXPECT_LT(m.back()["train_loss"].get<double>(), m.front()["train_loss"].get<double>());
+  // The validation loss after the last step is train-local's, to the digit.
+  ASSERT_FALSE(m.back()["val_loss"].is_null());
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "val loss %.4f", m.back()["val_loss"].get<double>());
+  EXPECT_NE(local_output_.find(expected), std::string::npos) << expected << "\n" << local_output_;
   // Every worker did some of the work.
   std::vector<int> per(3, 0);
   for (const auto& l : m)
