@@ -9,6 +9,7 @@
 #include "compute/tokenizer.hpp"
 #include "compute/trainer.hpp"
 #include "core/log.hpp"
+#include "core/sysinfo.hpp"
 #include "schemas/codec.hpp"
 #include "storage/hash_ring.hpp"
 #include "storage/sha256.hpp"
@@ -244,8 +245,25 @@ struct worker_state {
   msg::FrameAssembler params;
   uint64_t version = UINT64_MAX; // none yet
   std::deque<wire> waiting;      // tasks for a version not here yet
-  uint32_t queued = 0;
+  uint32_t in_compute = 0;       // tasks handed to the compute thread
+  uint64_t tasks_done = 0;
+  double step_ms = 0; // moving average of a task's compute time
 };
+
+// The worker's load, for the scheduler.
+wire load_report(caf::event_based_actor* self, const worker_state& st) {
+  auto host = sample_host();
+  msg::LoadReport r;
+  r.worker = me(self);
+  r.tasks_queued = static_cast<uint32_t>(st.waiting.size()) + st.in_compute;
+  r.tasks_done = st.tasks_done;
+  r.step_time_ms = st.step_ms;
+  r.cpu_load = host.cpu_count ? host.load1 / host.cpu_count : 0;
+  r.rss_bytes = host.process_rss;
+  r.mem_available_bytes = host.mem_available;
+  r.param_version = st.version == UINT64_MAX ? 0 : st.version;
+  return make_wire(me(self), r, st.job);
+}
 
 } // namespace
 
@@ -261,6 +279,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
         break;
       self->send(st->compute, st->waiting.front());
       st->waiting.pop_front();
+      ++st->in_compute;
     }
   };
   return {
@@ -309,6 +328,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
                                 compute_actor, caf::actor_cast<caf::actor>(self), spec_wire,
                                 stores);
                             rp.deliver(make_wire(me(self), msg::StepDone{}, st->job));
+                            self->delayed_send(self, std::chrono::seconds(3), tick_atom_v);
                           });
             });
         return rp;
@@ -345,6 +365,20 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
           self->send(st->ps, std::move(f));
         self->send(st->ps, result);
         self->send(st->scheduler, result);
+        if (st->in_compute > 0)
+          --st->in_compute;
+        ++st->tasks_done;
+        if (auto e = open_wire(result))
+          if (auto* r = std::get_if<msg::TaskResult>(&e->body))
+            st->step_ms =
+                st->step_ms == 0 ? r->compute_ms : 0.8 * st->step_ms + 0.2 * r->compute_ms;
+        self->send(st->scheduler, load_report(self, *st));
+      },
+      // Every few seconds, and with every result: the worker's load.
+      [self, st](tick_atom) {
+        if (st->scheduler)
+          self->send(st->scheduler, load_report(self, *st));
+        self->delayed_send(self, std::chrono::seconds(3), tick_atom_v);
       },
   };
 }
@@ -681,7 +715,8 @@ struct scheduler_state {
   std::string job;
   std::vector<caf::actor> workers;
   std::vector<bool> alive;
-  std::vector<uint32_t> load; // tasks outstanding per worker
+  std::vector<uint32_t> load;           // tasks outstanding per worker
+  std::vector<msg::LoadReport> reports; // the workers' latest load reports
   caf::actor ps, ground;
   msg::DatasetManifest manifest;
   std::unique_ptr<HashRing> ring;
@@ -701,10 +736,12 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
   // The least loaded live worker, preferring one that holds the chunk where
   // the task's first window starts. Loads live in a small ordered set.
   auto choose = [st](uint64_t first_start) -> std::optional<size_t> {
-    std::set<std::pair<uint32_t, size_t>> by_load;
+    // Priority by expected time to finish what a worker already has: tasks
+    // outstanding times its reported task time (1 ms when not yet known).
+    std::set<std::pair<double, size_t>> by_load;
     for (size_t i = 0; i < st->workers.size(); ++i)
       if (st->alive[i])
-        by_load.insert({st->load[i], i});
+        by_load.insert({st->load[i] * std::max(1.0, st->reports[i].step_time_ms), i});
     if (by_load.empty())
       return std::nullopt;
     uint64_t off = 0;
@@ -714,7 +751,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
       off += st->manifest.chunk_sizes[chunk++];
     auto owners = st->ring->owners(st->manifest.chunk_hashes[chunk],
                                    std::max<uint32_t>(1, st->manifest.replicas));
-    const uint32_t least = by_load.begin()->first;
+    const double least = by_load.begin()->first;
     for (const auto& [load, i] : by_load) {
       if (load > least)
         break;
@@ -807,6 +844,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         st->workers = std::move(workers);
         st->alive.assign(st->workers.size(), true);
         st->load.assign(st->workers.size(), 0);
+        st->reports.assign(st->workers.size(), msg::LoadReport{});
         auto& ctx = node_context(self->home_system());
         auto m = ctx.store ? ctx.store->get_manifest(st->spec.dataset)
                            : Result<msg::DatasetManifest>(make_error(Errc::not_found, "no store"));
@@ -858,6 +896,12 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         auto env = open_wire(w);
         if (!env) {
           log_warn("scheduler: malformed message: " + env.error().message);
+          return;
+        }
+        if (auto* lr = std::get_if<msg::LoadReport>(&env->body)) {
+          for (size_t i = 0; i < st->spec.workers.size(); ++i)
+            if (st->spec.workers[i] == lr->worker)
+              st->reports[i] = *lr;
           return;
         }
         if (auto* r = std::get_if<msg::TaskResult>(&env->body)) {
