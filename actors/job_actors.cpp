@@ -104,6 +104,19 @@ void connect_all(caf::event_based_actor* self, const msg::JobSpec& spec,
   }
 }
 
+// A job spec and its job id from a set-up message.
+struct SpecIn {
+  msg::JobSpec spec;
+  std::string job;
+};
+
+std::optional<SpecIn> read_spec(const wire& w) {
+  auto env = open_wire(w);
+  if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
+    return std::nullopt;
+  return SpecIn{std::get<msg::JobSpec>(env->body), env->job_id};
+}
+
 // The parameters (or gradients) as one f32 tensor in frames.
 std::vector<wire> to_frames(const std::string& sender, msg::TensorKind kind, const float* data,
                             size_t n, uint64_t version, uint64_t step, uint64_t task_id) {
@@ -285,12 +298,12 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
                  caf::actor ps) -> caf::result<wire> {
-        auto env = open_wire(spec_wire);
-        if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
+        auto in = read_spec(spec_wire);
+        if (!in)
           return make_wire(me(self),
                            msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
-        st->spec = std::get<msg::JobSpec>(env->body);
-        st->job = env->job_id;
+        st->spec = in->spec;
+        st->job = in->job;
         st->ps = ps;
         st->scheduler = scheduler;
         auto& ctx = node_context(self->home_system());
@@ -530,12 +543,12 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
                  std::vector<caf::actor> workers, bool resume) -> caf::result<wire> {
-        auto env = open_wire(spec_wire);
-        if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
+        auto in = read_spec(spec_wire);
+        if (!in)
           return make_wire(me(self),
                            msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
-        const auto& given = std::get<msg::JobSpec>(env->body);
-        st->job = env->job_id;
+        const auto& given = in->spec;
+        st->job = in->job;
         st->workers = std::move(workers);
         st->scheduler = scheduler;
         st->done_per_worker.assign(st->workers.size(), 0);
@@ -833,12 +846,12 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor ps,
                  std::vector<caf::actor> workers, caf::actor ground) -> caf::result<wire> {
-        auto env = open_wire(spec_wire);
-        if (!env || !std::holds_alternative<msg::JobSpec>(env->body))
+        auto in = read_spec(spec_wire);
+        if (!in)
           return make_wire(me(self),
                            msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
-        st->spec = std::get<msg::JobSpec>(env->body);
-        st->job = env->job_id;
+        st->spec = in->spec;
+        st->job = in->job;
         st->ps = ps;
         st->ground = ground;
         st->workers = std::move(workers);
