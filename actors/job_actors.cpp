@@ -943,6 +943,10 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         }
         if (auto* d = std::get_if<msg::StepDone>(&env->body)) {
           d->reassigned = st->reassigned;
+          for (const auto& r : st->reports) {
+            d->queue_depth.push_back(r.tasks_queued);
+            d->task_time_ms.push_back(r.step_time_ms);
+          }
           // Tasks of the finished step still out are stale now.
           for (auto it = st->outstanding.begin(); it != st->outstanding.end();)
             if (it->second.step <= d->step) {

@@ -148,6 +148,8 @@ void add_train_command(CLI::App& app) {
                                       {"tokens", d.tokens},
                                       {"elapsed_s", secs},
                                       {"tasks_per_worker", d.tasks_per_worker},
+                                      {"queue_depth", d.queue_depth},
+                                      {"task_time_ms", d.task_time_ms},
                                       {"reassigned", d.reassigned}}
                            .dump()
                     << std::endl;

@@ -272,6 +272,12 @@ struct BodyWriter {
     for (unsigned i = 0; i < m.tasks_per_worker.size(); ++i)
       t.set(i, m.tasks_per_worker[i]);
     o.setReassigned(m.reassigned);
+    auto q = o.initQueueDepth(static_cast<unsigned>(m.queue_depth.size()));
+    for (unsigned i = 0; i < m.queue_depth.size(); ++i)
+      q.set(i, m.queue_depth[i]);
+    auto tt = o.initTaskTimeMs(static_cast<unsigned>(m.task_time_ms.size()));
+    for (unsigned i = 0; i < m.task_time_ms.size(); ++i)
+      tt.set(i, m.task_time_ms[i]);
     o.setHasValLoss(m.val_loss.has_value());
     o.setValLoss(m.val_loss.value_or(0.0));
   }
@@ -622,6 +628,10 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.reassigned = r.getReassigned();
     if (r.getHasValLoss())
       m.val_loss = r.getValLoss();
+    for (auto q : r.getQueueDepth())
+      m.queue_depth.push_back(q);
+    for (auto t : r.getTaskTimeMs())
+      m.task_time_ms.push_back(t);
     return m;
   }
   case wire::Envelope::Body::INVENTORY: {

@@ -202,6 +202,8 @@ struct StepDone {
   std::vector<uint32_t> tasks_per_worker;
   uint32_t reassigned = 0;
   std::optional<double> val_loss;
+  std::vector<uint32_t> queue_depth;
+  std::vector<double> task_time_ms;
 };
 
 struct ParamsRequest {};

@@ -367,6 +367,10 @@ struct StepDone {
   # Validation loss after this step, when evaluated (see hasValLoss).
   hasValLoss @9 :Bool;
   # Whether valLoss holds a value.
+  queueDepth @10 :List(UInt32);
+  # Tasks queued on each worker (its latest load report), in worker order.
+  taskTimeMs @11 :List(Float64);
+  # Each worker's moving average of a task's compute time.
 }
 
 struct ParamsRequest {

@@ -159,6 +159,8 @@ TEST_F(Train3, SyncTrainingEqualsTrainLocalBitForBit) {
   char expected[64];
   std::snprintf(expected, sizeof expected, "val loss %.4f", m.back()["val_loss"].get<double>());
   EXPECT_NE(local_output_.find(expected), std::string::npos) << expected << "\n" << local_output_;
+  EXPECT_EQ(m.back()["queue_depth"].size(), 3u);
+  EXPECT_GT(m.back()["task_time_ms"][0].get<double>(), 0.0);
   // Every worker did some of the work.
   std::vector<int> per(3, 0);
   for (const auto& l : m)
