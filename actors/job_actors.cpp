@@ -730,6 +730,8 @@ struct scheduler_state {
   std::vector<bool> alive;
   std::vector<uint32_t> load;           // tasks outstanding per worker
   std::vector<msg::LoadReport> reports; // the workers' latest load reports
+  double round_trip_ms = 0;             // moving average of task round trips
+  uint32_t stragglers = 0;
   caf::actor ps, ground;
   msg::DatasetManifest manifest;
   std::unique_ptr<HashRing> ring;
@@ -935,6 +937,17 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           }
           auto it = st->outstanding.find(r->task_id);
           if (it != st->outstanding.end()) {
+            // A straggler takes over three times the usual round trip.
+            const double ms = std::chrono::duration<double, std::milli>(
+                                  std::chrono::steady_clock::now() - it->second.sent)
+                                  .count();
+            if (st->round_trip_ms > 0 && ms > 3 * st->round_trip_ms && ms > 50) {
+              ++st->stragglers;
+              log_warn("straggler: task " + std::to_string(r->task_id) + " on " + env->sender +
+                       " took " + std::to_string(static_cast<int>(ms)) + " ms (usual " +
+                       std::to_string(static_cast<int>(st->round_trip_ms)) + " ms)");
+            }
+            st->round_trip_ms = st->round_trip_ms == 0 ? ms : 0.9 * st->round_trip_ms + 0.1 * ms;
             if (st->load[it->second.worker] > 0)
               --st->load[it->second.worker];
             st->outstanding.erase(it);
@@ -943,6 +956,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         }
         if (auto* d = std::get_if<msg::StepDone>(&env->body)) {
           d->reassigned = st->reassigned;
+          d->stragglers = st->stragglers;
           for (const auto& r : st->reports) {
             d->queue_depth.push_back(r.tasks_queued);
             d->task_time_ms.push_back(r.step_time_ms);

@@ -149,6 +149,7 @@ void add_train_command(CLI::App& app) {
                                       {"elapsed_s", secs},
                                       {"tasks_per_worker", d.tasks_per_worker},
                                       {"queue_depth", d.queue_depth},
+                                      {"stragglers", d.stragglers},
                                       {"task_time_ms", d.task_time_ms},
                                       {"reassigned", d.reassigned}}
                            .dump()

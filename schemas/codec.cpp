@@ -278,6 +278,7 @@ struct BodyWriter {
     auto tt = o.initTaskTimeMs(static_cast<unsigned>(m.task_time_ms.size()));
     for (unsigned i = 0; i < m.task_time_ms.size(); ++i)
       tt.set(i, m.task_time_ms[i]);
+    o.setStragglers(m.stragglers);
     o.setHasValLoss(m.val_loss.has_value());
     o.setValLoss(m.val_loss.value_or(0.0));
   }
@@ -632,6 +633,7 @@ Body read_body(wire::Envelope::Body::Reader b) {
       m.queue_depth.push_back(q);
     for (auto t : r.getTaskTimeMs())
       m.task_time_ms.push_back(t);
+    m.stragglers = r.getStragglers();
     return m;
   }
   case wire::Envelope::Body::INVENTORY: {

@@ -204,6 +204,7 @@ struct StepDone {
   std::optional<double> val_loss;
   std::vector<uint32_t> queue_depth;
   std::vector<double> task_time_ms;
+  uint32_t stragglers = 0;
 };
 
 struct ParamsRequest {};

@@ -371,6 +371,8 @@ struct StepDone {
   # Tasks queued on each worker (its latest load report), in worker order.
   taskTimeMs @11 :List(Float64);
   # Each worker's moving average of a task's compute time.
+  stragglers @12 :UInt32;
+  # Tasks so far in the job that took over three times the usual round trip.
 }
 
 struct ParamsRequest {
