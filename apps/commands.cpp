@@ -235,16 +235,8 @@ void add_demo(CLI::App& app) {
       ~Cleanup() { std::filesystem::remove_all(dir); }
     } cleanup{dir};
     const std::string path = dir + "/demo.toml";
-    {
-      std::ofstream out(path);
-      out << "# Written by `orbitrain demo`: satellites on free loopback ports.\n"
-          << "name = \"demo\"\n\n";
-      for (uint32_t i = 1; i <= a->satellites; ++i)
-        out << "[[satellite]]\nid = \"sat-" << i
-            << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n\n";
-      out << "[job]\nscheduler = \"sat-1\"\nparameter_server = \"sat-2\"\n\n"
-          << "[storage]\nroot = \"" << dir << "/data\"\nreplicas = 2\n";
-    }
+    write_loopback_constellation(
+        path, {"demo", static_cast<int>(a->satellites), "sat-1", "sat-2", dir + "/data", 2});
     auto c = load_or_fail(path);
     std::cout << "== 1. a constellation of " << a->satellites << " satellites on this host ("
               << path << ")\n";

@@ -138,15 +138,7 @@ int main(int argc, char** argv) {
     // The real path: a 4-satellite cluster, R=2.
     const std::string cdir = dir + "/cluster-" + std::to_string(r);
     const std::string config = cdir + ".toml";
-    {
-      std::ofstream out(config);
-      out << "name = \"bench-4\"\n";
-      for (int i = 1; i <= 4; ++i)
-        out << "[[satellite]]\nid = \"sat-" << i
-            << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n";
-      out << "[job]\nscheduler = \"sat-1\"\nparameter_server = \"sat-1\"\n[storage]\nroot = \""
-          << cdir << "\"\nreplicas = 2\n";
-    }
+    write_loopback_constellation(config, {"bench-4", 4, "sat-1", "sat-1", cdir, 2});
     LocalCluster cluster(binary, config, load_constellation(config));
     cluster.start(30s);
     auto t0 = clock_type::now();

@@ -5,9 +5,23 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fstream>
 #include <stdexcept>
 
 namespace orbitrain {
+
+void write_loopback_constellation(const std::string& path, const LoopbackSpec& spec) {
+  std::ofstream out(path);
+  out << "# Satellites on free loopback ports.\nname = \"" << spec.name << "\"\n\n";
+  for (int i = 1; i <= spec.satellites; ++i)
+    out << "[[satellite]]\nid = \"sat-" << i
+        << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n\n";
+  out << "[job]\nscheduler = \"" << spec.scheduler << "\"\nparameter_server = \""
+      << spec.parameter_server << "\"\n\n[storage]\nroot = \"" << spec.storage_root
+      << "\"\nreplicas = " << spec.replicas << "\n";
+  if (!out.flush())
+    throw std::runtime_error("cannot write " + path);
+}
 
 LocalCluster::LocalCluster(std::string executable, std::string config_path, Constellation c)
     : executable_(std::move(executable)), config_path_(std::move(config_path)),

@@ -24,6 +24,21 @@ struct ClusterNode {
   std::vector<std::string> output; // lines printed before readiness
 };
 
+/// What a loopback constellation file holds: satellites sat-1..sat-N on
+/// ports of 127.0.0.1 that were free a moment ago.
+struct LoopbackSpec {
+  std::string name;
+  int satellites = 3;
+  std::string scheduler = "sat-1";
+  std::string parameter_server = "sat-1";
+  std::string storage_root;
+  int replicas = 2;
+};
+
+/// Writes the constellation file for `spec` to `path`; throws
+/// std::runtime_error naming the path if it cannot.
+void write_loopback_constellation(const std::string& path, const LoopbackSpec& spec);
+
 class LocalCluster {
 public:
   /// `executable` is the orbitrain binary; `config_path` the constellation file.

@@ -33,13 +33,8 @@ const std::string binary = ORBITRAIN_BINARY;
 /// A temporary directory removed with its content at scope exit.
 std::string write_config(const TempDir& dir, int satellites) {
   std::string path = dir.path + "/cluster.toml";
-  std::ofstream out(path);
-  out << "name = \"test-" << satellites << "\"\n";
-  for (int i = 1; i <= satellites; ++i)
-    out << "[[satellite]]\nid = \"sat-" << i
-        << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n";
-  out << "[job]\nscheduler = \"sat-1\"\nparameter_server = \"sat-1\"\n"
-      << "[storage]\nroot = \"" << dir.path << "/data\"\n";
+  write_loopback_constellation(path, {"test-" + std::to_string(satellites), satellites, "sat-1",
+                                      "sat-1", dir.path + "/data", std::min(2, satellites)});
   return path;
 }
 

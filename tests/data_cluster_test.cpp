@@ -53,14 +53,7 @@ class Data4 : public ::testing::Test {
 protected:
   void SetUp() override {
     config_ = dir_.path + "/c.toml";
-    std::ofstream out(config_);
-    out << "name = \"data-4\"\n";
-    for (int i = 1; i <= 4; ++i)
-      out << "[[satellite]]\nid = \"sat-" << i
-          << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n";
-    out << "[job]\nscheduler = \"sat-1\"\nparameter_server = \"sat-2\"\n"
-        << "[storage]\nroot = \"" << dir_.path << "/data\"\nreplicas = 2\n";
-    out.close();
+    write_loopback_constellation(config_, {"data-4", 4, "sat-1", "sat-2", dir_.path + "/data", 2});
     constellation_ = load_constellation(config_);
     cluster_ = std::make_unique<LocalCluster>(binary, config_, constellation_);
     cluster_->start(30s);

@@ -56,14 +56,7 @@ class Train3 : public ::testing::Test {
 protected:
   void SetUp() override {
     config_ = dir_.path + "/c.toml";
-    std::ofstream out(config_);
-    out << "name = \"train-3\"\n";
-    for (int i = 1; i <= 3; ++i)
-      out << "[[satellite]]\nid = \"sat-" << i
-          << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n";
-    out << "[job]\nscheduler = \"sat-1\"\nparameter_server = \"sat-1\"\n"
-        << "[storage]\nroot = \"" << dir_.path << "/data\"\nreplicas = 2\n";
-    out.close();
+    write_loopback_constellation(config_, {"train-3", 3, "sat-1", "sat-1", dir_.path + "/data", 2});
     cluster_ = std::make_unique<LocalCluster>(binary, config_, load_constellation(config_));
     cluster_->start(30s);
     text_ = dir_.path + "/text.txt";
