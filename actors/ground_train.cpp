@@ -84,9 +84,8 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
                                     const StepFn& on_step, const std::atomic<bool>* cancel,
                                     const std::function<void(const msg::JobSpec&)>& on_start) {
   const auto& c = ground.constellation();
-  if (o.mode != "sync")
-    return make_error(Errc::invalid_argument,
-                      "--mode " + o.mode + " is not supported yet (sync is)");
+  if (o.mode != "sync" && o.mode != "async")
+    return make_error(Errc::invalid_argument, "--mode must be sync or async, not '" + o.mode + "'");
   if (!o.resume && (o.steps == 0 || o.micro_batch == 0))
     return make_error(Errc::invalid_argument, "--steps and --micro-batch must be positive");
   if (o.sampler != "random" && o.sampler != "sequential")
@@ -169,6 +168,8 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
     spec.checkpoint_every = o.checkpoint_every;
     spec.eval_every = o.eval_every;
     spec.eval_batches = o.eval_batches;
+    spec.mode = o.mode;
+    spec.staleness = o.staleness;
   } else {
     // Placeholders: the parameter server answers with the stored spec.
     spec.dataset = "?";

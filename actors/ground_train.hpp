@@ -24,7 +24,8 @@ struct TrainJobOptions {
   uint32_t steps = 200;
   uint32_t micro_batch = 12;
   uint32_t micro_batches_per_step = 0; // 0: one per worker
-  std::string mode = "sync";
+  std::string mode = "sync";           // or "async"
+  uint32_t staleness = 4;              // async: a gradient may lag at most this many versions
   std::string sampler = "random";
   std::string precision = "f32";
   uint32_t threads = 1;

@@ -232,7 +232,11 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, wir
           }
           model->zero_grad();
           r.loss = model->forward(x.data(), nullptr, y.data(), B, T);
-          model->backward(nullptr, 1.f / static_cast<float>(spec.micro_batches_per_step));
+          // Sync: a step is the mean of M micro-batches. Async: every
+          // gradient is a step of its own.
+          model->backward(nullptr, spec.mode == "async"
+                                       ? 1.f
+                                       : 1.f / static_cast<float>(spec.micro_batches_per_step));
           r.tokens = static_cast<uint64_t>(B) * T;
           frames = to_frames(id, msg::TensorKind::gradients, model->grads().data(),
                              model->grads().size(), *version, task.step, task.task_id);
@@ -259,6 +263,7 @@ struct worker_state {
   uint64_t version = UINT64_MAX; // none yet
   std::deque<wire> waiting;      // tasks for a version not here yet
   uint32_t in_compute = 0;       // tasks handed to the compute thread
+  bool awaiting_params = false;  // async: a gradient is out, fresh parameters on the way
   uint64_t tasks_done = 0;
   double step_ms = 0; // moving average of a task's compute time
 };
@@ -284,11 +289,15 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
   join_supervisor(self);
   auto st = std::make_shared<worker_state>();
   auto dispatch = [self, st] {
-    // Tasks run in order, each on the version it names.
+    // Sync: tasks run in order, each on the version it names. Async: one at
+    // a time, each on the freshest parameters the server has answered the
+    // previous gradient with (the server bounds the staleness).
+    const bool async = st->spec.mode == "async";
     while (!st->waiting.empty()) {
       auto e = open_wire(st->waiting.front());
       const auto& t = std::get<msg::TaskAssignment>(e->body);
-      if (t.param_version != st->version)
+      if (async ? st->version == UINT64_MAX || st->in_compute > 0 || st->awaiting_params
+                : t.param_version != st->version)
         break;
       self->send(st->compute, st->waiting.front());
       st->waiting.pop_front();
@@ -366,6 +375,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
           if (!tensors || tensors->empty())
             return;
           st->version = v;
+          st->awaiting_params = false;
           self->send(st->compute, params_atom_v, v, floats_of((*tensors)[0]));
           dispatch();
         } else if (std::holds_alternative<msg::TaskAssignment>(env->body)) {
@@ -373,7 +383,9 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
           dispatch();
         }
       },
-      [self, st](task_done_atom, const wire& result, std::vector<wire>& frames) {
+      [self, st, dispatch](task_done_atom, const wire& result, std::vector<wire>& frames) {
+        // Async: the server answers every gradient with its parameters.
+        st->awaiting_params = st->spec.mode == "async" && !frames.empty();
         for (auto& f : frames)
           self->send(st->ps, std::move(f));
         self->send(st->ps, result);
@@ -386,6 +398,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
             st->step_ms =
                 st->step_ms == 0 ? r->compute_ms : 0.8 * st->step_ms + 0.2 * r->compute_ms;
         self->send(st->scheduler, load_report(self, *st));
+        dispatch();
       },
       // Every few seconds, and with every result: the worker's load.
       [self, st](tick_atom) {
@@ -416,6 +429,7 @@ struct ps_state {
   std::vector<uint32_t> done_per_worker;
   std::vector<caf::actor> peer_stores; // for validation windows held elsewhere
   std::optional<std::vector<int32_t>> val_tokens;
+  uint64_t refused = 0; // async: gradients refused as too stale
 };
 
 // The parameter server's checkpoint: everything a resumed job needs. The
@@ -528,17 +542,76 @@ void write_checkpoint(caf::event_based_actor* self, const ps_state& st) {
     log_info("checkpoint of job " + st.job + " at step " + std::to_string(st.step));
 }
 
+// One optimizer step from the gradient in the model's gradient buffer: clip,
+// AdamW at the schedule's rate, then the validation loss and the checkpoint
+// when they are due. Counts the step and the version.
+msg::StepDone apply_step(caf::event_based_actor* self, ps_state& st, double loss, uint64_t tokens) {
+  auto& g = st.model->grads();
+  msg::StepDone done;
+  done.step = st.step;
+  done.loss = loss;
+  done.tokens = tokens;
+  done.grad_norm = cp::clip_grad_norm(g.data(), g.size(), st.spec.grad_clip);
+  done.lr = schedule_of(st.spec).at(static_cast<int>(st.step));
+  st.adam->step(st.model->params().data(), g.data(), done.lr);
+  done.version = ++st.version;
+  done.tasks_per_worker = st.done_per_worker;
+  done.refused = st.refused;
+  ++st.step;
+  std::fill(st.done_per_worker.begin(), st.done_per_worker.end(), 0);
+  if (st.step == st.spec.steps || (st.spec.eval_every && st.step % st.spec.eval_every == 0))
+    done.val_loss = validation_loss(self, st);
+  if (st.spec.checkpoint_every &&
+      (st.step % st.spec.checkpoint_every == 0 || st.step == st.spec.steps))
+    write_checkpoint(self, st);
+  return done;
+}
+
+void count_task(ps_state& st, const std::string& worker) {
+  for (size_t i = 0; i < st.spec.workers.size(); ++i)
+    if (st.spec.workers[i] == worker)
+      ++st.done_per_worker[i];
+}
+
 } // namespace
 
 caf::behavior job_ps_actor(caf::event_based_actor* self) {
   join_supervisor(self);
   auto st = std::make_shared<ps_state>();
-  auto broadcast = [self, st] {
+  auto send_params = [self, st](const std::vector<caf::actor>& to) {
     auto frames = to_frames(me(self), msg::TensorKind::parameters, st->model->params().data(),
                             st->model->params().size(), st->version, st->step, 0);
-    for (const auto& w : st->workers)
+    for (const auto& w : to)
       for (const auto& f : frames)
         self->send(w, f);
+  };
+  auto broadcast = [st, send_params] { send_params(st->workers); };
+  // Async: a gradient is applied on arrival when the parameters it was
+  // computed on are at most `staleness` versions old, and refused otherwise;
+  // either way its worker gets the current parameters back.
+  auto async_result = [self, st, send_params](const msg::TaskResult& r, const std::string& sender,
+                                              std::optional<std::vector<msg::Tensor>> tensors) {
+    if (st->step >= st->spec.steps)
+      return; // the job is done; late gradients change nothing
+    const auto worker = caf::actor_cast<caf::actor>(self->current_sender());
+    const uint64_t lag =
+        r.param_version <= st->version ? st->version - r.param_version : UINT64_MAX;
+    auto& g = st->model->grads();
+    if (!tensors || tensors->empty() || (*tensors)[0].data.size() != g.size() * sizeof(float))
+      return;
+    if (lag > st->spec.staleness) {
+      ++st->refused;
+      if (worker)
+        send_params({worker});
+      return;
+    }
+    std::memcpy(g.data(), (*tensors)[0].data.data(), g.size() * sizeof(float));
+    count_task(*st, sender);
+    auto done = apply_step(self, *st, r.loss, r.tokens);
+    done.staleness = static_cast<uint32_t>(lag);
+    if (st->step < st->spec.steps && worker)
+      send_params({worker});
+    self->send(st->scheduler, make_wire(me(self), done, st->job));
   };
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
@@ -630,14 +703,18 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         return rp;
       },
       [broadcast](job_start_atom) { broadcast(); },
-      [self, st, broadcast](const wire& w) {
+      [self, st, broadcast, async_result](const wire& w) {
         auto env = open_wire(w);
         if (!env) {
           log_warn("parameter server: malformed message: " + env.error().message);
           return;
         }
+        const bool async = st->spec.mode == "async";
+        // The optimizer's OpenMP loops get the job's threads per satellite,
+        // like the workers: more would spin against their compute threads.
+        omp_set_num_threads(static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
         if (auto* f = std::get_if<msg::TensorFrame>(&env->body)) {
-          if (f->kind == msg::TensorKind::gradients && f->step == st->step)
+          if (f->kind == msg::TensorKind::gradients && (async || f->step == st->step))
             (void)st->incoming[f->task_id].add(std::move(*f));
           return;
         }
@@ -653,6 +730,18 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         if (!r)
           return;
         auto in = st->incoming.find(r->task_id);
+        if (async) {
+          std::optional<std::vector<msg::Tensor>> tensors;
+          if (in != st->incoming.end()) {
+            if (r->error_message.empty() && in->second.complete())
+              if (auto t = in->second.take())
+                tensors = std::move(*t);
+            st->incoming.erase(in);
+          }
+          if (r->error_message.empty())
+            async_result(*r, env->sender, std::move(tensors));
+          return;
+        }
         // Late (another step), duplicate (re-assigned and both finished) or
         // failed results are dropped; task ids make this safe.
         if (r->step != st->step || !r->error_message.empty() || st->grads.count(r->micro_batch) ||
@@ -669,9 +758,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         st->grads[r->micro_batch] = floats_of((*tensors)[0]);
         st->losses[r->micro_batch] = r->loss;
         st->tokens += r->tokens;
-        for (size_t i = 0; i < st->spec.workers.size(); ++i)
-          if (st->spec.workers[i] == env->sender)
-            ++st->done_per_worker[i];
+        count_task(*st, env->sender);
         if (st->grads.size() < st->spec.micro_batches_per_step)
           return;
         // All M: sum in micro-batch order, clip, update (as train-local does).
@@ -682,28 +769,12 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
           cp::accumulate_gradients(g.data(), grad.data(), g.size());
           loss += st->losses[mb];
         }
-        msg::StepDone done;
-        done.step = st->step;
-        done.loss = loss / st->spec.micro_batches_per_step;
-        done.tokens = st->tokens;
-        done.grad_norm = cp::clip_grad_norm(g.data(), g.size(), st->spec.grad_clip);
-        done.lr = schedule_of(st->spec).at(static_cast<int>(st->step));
-        st->adam->step(st->model->params().data(), g.data(), done.lr);
-        done.version = ++st->version;
-        done.tasks_per_worker = st->done_per_worker;
-        ++st->step;
+        auto done = apply_step(self, *st, loss / st->spec.micro_batches_per_step, st->tokens);
         st->grads.clear();
         st->losses.clear();
         st->tokens = 0;
-        std::fill(st->done_per_worker.begin(), st->done_per_worker.end(), 0);
         for (auto it = st->incoming.begin(); it != st->incoming.end();)
           it = it->second.complete() ? st->incoming.erase(it) : std::next(it);
-        if (st->step == st->spec.steps ||
-            (st->spec.eval_every && st->step % st->spec.eval_every == 0))
-          done.val_loss = validation_loss(self, *st);
-        if (st->spec.checkpoint_every &&
-            (st->step % st->spec.checkpoint_every == 0 || st->step == st->spec.steps))
-          write_checkpoint(self, *st);
         if (st->step < st->spec.steps)
           broadcast();
         self->send(st->scheduler, make_wire(me(self), done, st->job));
@@ -741,7 +812,13 @@ struct scheduler_state {
   std::map<uint64_t, task_info> outstanding;
   std::map<std::pair<uint64_t, uint32_t>, int> failures; // (step, micro-batch) -> failed tries
   uint32_t reassigned = 0;
+  uint64_t next_index = 0; // async: the next micro-batch to draw
+  bool ended = false;
 };
+
+// Async: tasks kept in flight per live worker (one computing, one queued so
+// the worker never waits for the scheduler).
+constexpr uint32_t async_tasks_per_worker = 2;
 
 } // namespace
 
@@ -775,8 +852,10 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     }
     return by_load.begin()->second;
   };
-  auto send_task = [self, st, choose](uint32_t step, uint32_t mb, std::vector<uint64_t> starts) {
-    auto w = choose(starts.front());
+  // Sends a task to `to`, or to the best worker for it.
+  auto send_task = [self, st, choose](uint32_t step, uint32_t mb, std::vector<uint64_t> starts,
+                                      std::optional<size_t> to = std::nullopt) {
+    auto w = to ? to : choose(starts.front());
     if (!w)
       return false;
     const uint64_t id = st->next_task++;
@@ -785,6 +864,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     t.step = step;
     t.micro_batch = mb;
     t.param_version = step; // sync: computed on the parameters after `step` steps
+                            // (async: on whatever the worker has)
     t.dataset = st->spec.dataset;
     t.window_starts = starts;
     t.window_length = static_cast<uint32_t>(
@@ -795,28 +875,48 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     self->send(st->workers[*w], make_wire(me(self), std::move(t), st->job));
     return true;
   };
-  // The windows of micro-batch k of step s, drawn exactly as train-local's
-  // get_batch draws batch s*M + k.
-  auto issue_step = [self, st, send_task](uint32_t s) {
+  // The windows of micro-batch `index` (s*M + k for micro-batch k of step s
+  // in sync mode), drawn exactly as train-local's get_batch draws that batch.
+  auto windows_of = [st](uint64_t index) {
     const int T = cp::GptConfig::from_json(nlohmann::json::parse(st->spec.model_config)).block_size;
     const uint64_t windows = (st->train_len - 1) / static_cast<uint64_t>(T);
-    for (uint32_t k = 0; k < st->spec.micro_batches_per_step; ++k) {
-      const int64_t index = int64_t(s) * st->spec.micro_batches_per_step + k;
-      std::vector<uint64_t> starts;
-      for (uint32_t b = 0; b < st->spec.micro_batch; ++b) {
-        if (st->spec.sampler == "sequential")
-          starts.push_back((uint64_t(index * st->spec.micro_batch + b) % windows) * uint64_t(T));
-        else
-          starts.push_back(st->rng->next_u64() % (st->train_len - static_cast<uint64_t>(T)));
-      }
-      if (!send_task(s, k, std::move(starts))) {
-        self->send(st->ground, job_end_atom_v,
-                   make_wire(me(self), msg::ErrorReply{"unreachable", "no worker is left", "job"}));
+    std::vector<uint64_t> starts;
+    for (uint32_t b = 0; b < st->spec.micro_batch; ++b) {
+      if (st->spec.sampler == "sequential")
+        starts.push_back(((index * st->spec.micro_batch + b) % windows) * uint64_t(T));
+      else
+        starts.push_back(st->rng->next_u64() % (st->train_len - static_cast<uint64_t>(T)));
+    }
+    return starts;
+  };
+  auto no_worker_left = [self, st] {
+    st->ended = true;
+    self->send(st->ground, job_end_atom_v,
+               make_wire(me(self), msg::ErrorReply{"unreachable", "no worker is left", "job"}));
+  };
+  auto issue_step = [st, send_task, windows_of, no_worker_left](uint32_t s) {
+    for (uint32_t k = 0; k < st->spec.micro_batches_per_step; ++k)
+      if (!send_task(s, k, windows_of(uint64_t{s} * st->spec.micro_batches_per_step + k))) {
+        no_worker_left();
         return;
       }
-    }
   };
-  auto reassign = [self, st, send_task](uint64_t id) {
+  // Async: keeps every live worker supplied with tasks: a worker that waits
+  // for a task would compute on parameters older than it needs to.
+  auto keep_busy = [st, send_task, windows_of, no_worker_left] {
+    if (st->ended)
+      return;
+    if (std::find(st->alive.begin(), st->alive.end(), true) == st->alive.end()) {
+      no_worker_left();
+      return;
+    }
+    for (size_t i = 0; i < st->workers.size(); ++i)
+      while (st->alive[i] && st->load[i] < async_tasks_per_worker) {
+        const uint64_t index = st->next_index++;
+        send_task(0, static_cast<uint32_t>(index), windows_of(index), i);
+      }
+  };
+  auto reassign = [st, send_task, no_worker_left](uint64_t id) {
     auto it = st->outstanding.find(id);
     if (it == st->outstanding.end())
       return;
@@ -829,8 +929,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
              ", micro-batch " + std::to_string(t.micro_batch) + ") of " +
              st->spec.workers[t.worker]);
     if (!send_task(t.step, t.micro_batch, t.starts))
-      self->send(st->ground, job_end_atom_v,
-                 make_wire(me(self), msg::ErrorReply{"unreachable", "no worker is left", "job"}));
+      no_worker_left();
   };
   self->set_down_handler([self, st, reassign](caf::down_msg& dm) {
     for (size_t i = 0; i < st->workers.size(); ++i)
@@ -887,14 +986,21 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             });
         return rp;
       },
-      [self, st, issue_step](job_start_atom) {
-        // A resumed job replays the sampler's draws up to its first step.
-        if (st->spec.sampler != "sequential")
-          for (uint64_t k = 0; k < uint64_t{st->spec.start_step} * st->spec.micro_batches_per_step *
-                                       st->spec.micro_batch;
-               ++k)
-            (void)st->rng->next_u64();
-        issue_step(st->spec.start_step);
+      [self, st, issue_step, keep_busy](job_start_atom) {
+        if (st->spec.mode == "async") {
+          // Every gradient is a step: a resumed job continues the sequence
+          // of micro-batches (random draws are fresh ones).
+          st->next_index = st->spec.start_step;
+          keep_busy();
+        } else {
+          // A resumed job replays the sampler's draws up to its first step.
+          if (st->spec.sampler != "sequential")
+            for (uint64_t k = 0; k < uint64_t{st->spec.start_step} *
+                                         st->spec.micro_batches_per_step * st->spec.micro_batch;
+                 ++k)
+              (void)st->rng->next_u64();
+          issue_step(st->spec.start_step);
+        }
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
       },
       [self, st, reassign](tick_atom) {
@@ -907,7 +1013,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           reassign(id);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
       },
-      [self, st, issue_step, reassign](const wire& w) {
+      [self, st, issue_step, reassign, keep_busy](const wire& w) {
         auto env = open_wire(w);
         if (!env) {
           log_warn("scheduler: malformed message: " + env.error().message);
@@ -952,6 +1058,8 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
               --st->load[it->second.worker];
             st->outstanding.erase(it);
           }
+          if (st->spec.mode == "async")
+            keep_busy();
           return;
         }
         if (auto* d = std::get_if<msg::StepDone>(&env->body)) {
@@ -961,8 +1069,9 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             d->queue_depth.push_back(r.tasks_queued);
             d->task_time_ms.push_back(r.step_time_ms);
           }
-          // Tasks of the finished step still out are stale now.
-          for (auto it = st->outstanding.begin(); it != st->outstanding.end();)
+          const bool async = st->spec.mode == "async";
+          // Sync: tasks of the finished step still out are stale now.
+          for (auto it = st->outstanding.begin(); !async && it != st->outstanding.end();)
             if (it->second.step <= d->step) {
               if (st->load[it->second.worker] > 0)
                 --st->load[it->second.worker];
@@ -971,10 +1080,13 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
               ++it;
             }
           self->send(st->ground, make_wire(me(self), *d, st->job));
-          if (d->step + 1 < st->spec.steps)
-            issue_step(d->step + 1);
-          else
+          if (d->step + 1 < st->spec.steps) {
+            if (!async)
+              issue_step(d->step + 1);
+          } else {
+            st->ended = true;
             self->send(st->ground, job_end_atom_v, make_wire(me(self), *d, st->job));
+          }
         }
       },
   };

@@ -64,7 +64,13 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--micro-batches-per-step", j.micro_batches_per_step,
                   "Micro-batches per step (default: one per satellite)");
-  cmd->add_option("--mode", j.mode, "sync (async: not yet)")->capture_default_str();
+  cmd->add_option("--mode", j.mode,
+                  "sync (a step sums M micro-batches, as train-local) or async (every gradient "
+                  "is applied on arrival if at most --staleness versions old)")
+      ->capture_default_str();
+  cmd->add_option("--staleness", j.staleness,
+                  "Async: refuse gradients computed on parameters more than S versions old")
+      ->capture_default_str();
   cmd->add_option("--sampler", j.sampler, "random or sequential windows, as train-local")
       ->capture_default_str();
   cmd->add_option("--precision", j.precision, "f32 or bf16 matmuls")->capture_default_str();
@@ -118,6 +124,7 @@ void add_train_command(CLI::App& app) {
     auto old_int = std::signal(SIGINT, on_signal);
     auto old_term = std::signal(SIGTERM, on_signal);
     std::uint32_t total_steps = a->job.steps;
+    bool async = a->job.mode == "async";
     auto r = run_training(
         ground, a->job,
         [&](const msg::StepDone& d) {
@@ -130,12 +137,15 @@ void add_train_command(CLI::App& app) {
             std::string tasks;
             for (auto t : d.tasks_per_worker)
               tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
-            std::cout << fmt::format("step {:>5}/{} loss {:.4f}{} lr {:.2e} norm {:.3f} "
-                                     "{:.0f} tok/s tasks {} ETA {:.0f}s\n",
-                                     done, total_steps, d.loss,
-                                     d.val_loss ? fmt::format(" val {:.4f}", *d.val_loss) : "",
-                                     d.lr, d.grad_norm, d.tokens / std::max(1e-9, secs / done),
-                                     tasks, eta)
+            std::cout << fmt::format(
+                             "step {:>5}/{} loss {:.4f}{} lr {:.2e} norm {:.3f} "
+                             "{:.0f} tok/s tasks {}{} ETA {:.0f}s\n",
+                             done, total_steps, d.loss,
+                             d.val_loss ? fmt::format(" val {:.4f}", *d.val_loss) : "", d.lr,
+                             d.grad_norm, d.tokens / std::max(1e-9, secs / done), tasks,
+                             async ? fmt::format(" stale {} refused {}", d.staleness, d.refused)
+                                   : "",
+                             eta)
                       << std::flush;
           }
           if (metrics.is_open())
@@ -151,18 +161,24 @@ void add_train_command(CLI::App& app) {
                                       {"queue_depth", d.queue_depth},
                                       {"stragglers", d.stragglers},
                                       {"task_time_ms", d.task_time_ms},
-                                      {"reassigned", d.reassigned}}
+                                      {"reassigned", d.reassigned},
+                                      {"staleness", d.staleness},
+                                      {"refused", d.refused}}
                            .dump()
                     << std::endl;
         },
         &cancel_requested,
         [&](const msg::JobSpec& spec) {
           total_steps = spec.steps;
+          async = spec.mode == "async";
           std::cout << fmt::format("job {}: dataset {} across {} satellites (ps {}, scheduler "
-                                   "{}), steps {}..{}, checkpoint every {}\n",
+                                   "{}), {} mode, steps {}..{}, checkpoint every {}\n",
                                    a->job.job_id, spec.dataset, c.satellites.size(),
-                                   c.job.parameter_server, c.job.scheduler, spec.start_step + 1,
-                                   spec.steps, spec.checkpoint_every)
+                                   c.job.parameter_server, c.job.scheduler,
+                                   spec.mode == "async"
+                                       ? fmt::format("async (staleness <= {})", spec.staleness)
+                                       : std::string("sync"),
+                                   spec.start_step + 1, spec.steps, spec.checkpoint_every)
                     << std::flush;
         });
     std::signal(SIGINT, old_int);

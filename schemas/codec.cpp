@@ -259,6 +259,8 @@ struct BodyWriter {
     o.setCheckpointEvery(m.checkpoint_every);
     o.setEvalEvery(m.eval_every);
     o.setEvalBatches(m.eval_batches);
+    o.setMode(m.mode);
+    o.setStaleness(m.staleness);
   }
   void operator()(const StepDone& m) {
     auto o = b.initStepDone();
@@ -279,6 +281,8 @@ struct BodyWriter {
     for (unsigned i = 0; i < m.task_time_ms.size(); ++i)
       tt.set(i, m.task_time_ms[i]);
     o.setStragglers(m.stragglers);
+    o.setStaleness(m.staleness);
+    o.setRefused(m.refused);
     o.setHasValLoss(m.val_loss.has_value());
     o.setValLoss(m.val_loss.value_or(0.0));
   }
@@ -613,6 +617,10 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.checkpoint_every = r.getCheckpointEvery();
     m.eval_every = r.getEvalEvery();
     m.eval_batches = r.getEvalBatches();
+    m.mode = r.hasMode() ? text(r.getMode()) : "sync";
+    if (m.mode != "sync" && m.mode != "async")
+      fail(Errc::malformed_message, "jobSpec.mode must be sync or async, not '" + m.mode + "'");
+    m.staleness = r.getStaleness();
     return m;
   }
   case wire::Envelope::Body::STEP_DONE: {
@@ -634,6 +642,8 @@ Body read_body(wire::Envelope::Body::Reader b) {
     for (auto t : r.getTaskTimeMs())
       m.task_time_ms.push_back(t);
     m.stragglers = r.getStragglers();
+    m.staleness = r.getStaleness();
+    m.refused = r.getRefused();
     return m;
   }
   case wire::Envelope::Body::INVENTORY: {

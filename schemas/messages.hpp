@@ -190,6 +190,8 @@ struct JobSpec {
   uint32_t checkpoint_every = 0;
   uint32_t eval_every = 0;
   uint32_t eval_batches = 20;
+  std::string mode = "sync"; // or "async"
+  uint32_t staleness = 4;    // async only
 };
 
 struct StepDone {
@@ -205,6 +207,8 @@ struct StepDone {
   std::vector<uint32_t> queue_depth;
   std::vector<double> task_time_ms;
   uint32_t stragglers = 0;
+  uint32_t staleness = 0; // async only
+  uint64_t refused = 0;   // async only
 };
 
 struct ParamsRequest {};

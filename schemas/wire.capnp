@@ -344,6 +344,11 @@ struct JobSpec {
   # Validation loss every this many steps and after the last (0: only after the last).
   evalBatches @26 :UInt32;
   # Sequential validation batches per evaluation, as train-local.
+  mode @27 :Text;
+  # "sync" (a step sums all its micro-batches) or "async" (every gradient
+  # is a step of its own, applied on arrival when fresh enough).
+  staleness @28 :UInt32;
+  # Async: the most versions a gradient's parameters may lag the server's.
 }
 
 struct StepDone {
@@ -373,6 +378,10 @@ struct StepDone {
   # Each worker's moving average of a task's compute time.
   stragglers @12 :UInt32;
   # Tasks so far in the job that took over three times the usual round trip.
+  staleness @13 :UInt32;
+  # Async: versions between the gradient's parameters and the server's.
+  refused @14 :UInt64;
+  # Async: gradients refused so far for being staler than the bound.
 }
 
 struct ParamsRequest {

@@ -111,6 +111,37 @@ TEST(Codec, TaskMessagesRoundTrip) {
   EXPECT_EQ(eb.in_reply_to, "dataChunk");
 }
 
+TEST(Codec, JobSpecAndStepDoneRoundTrip) {
+  JobSpec j;
+  j.dataset = "ds";
+  j.model_config = "{}";
+  j.steps = 9;
+  j.micro_batch = 2;
+  j.micro_batches_per_step = 3;
+  j.mode = "async";
+  j.staleness = 3;
+  j.workers = {"a", "b"};
+  auto jb = std::get<JobSpec>(roundtrip(envelope(j)).body);
+  EXPECT_EQ(jb.mode, "async");
+  EXPECT_EQ(jb.staleness, 3u);
+  EXPECT_EQ(jb.steps, 9u);
+  EXPECT_EQ(jb.workers, j.workers);
+  j.mode = "hogwild";
+  auto bad = encode(envelope(j));
+  auto err = decode(bad);
+  ASSERT_FALSE(err.ok());
+  EXPECT_NE(err.error().message.find("jobSpec.mode"), std::string::npos) << err.error().message;
+  StepDone d;
+  d.step = 4;
+  d.staleness = 2;
+  d.refused = 7;
+  d.val_loss = 1.5;
+  auto db = std::get<StepDone>(roundtrip(envelope(d)).body);
+  EXPECT_EQ(db.staleness, 2u);
+  EXPECT_EQ(db.refused, 7u);
+  EXPECT_EQ(db.val_loss, std::optional<double>(1.5));
+}
+
 TEST(Codec, TensorFrameRoundTrip) {
   TensorFrame f;
   f.kind = TensorKind::gradients;

@@ -218,7 +218,45 @@ TEST_F(Train3, ParameterServerLossThenResumeGivesTheSameModel) {
   EXPECT_NE(none.out.find("no checkpoint"), std::string::npos) << none.out;
 }
 
+// Async: every gradient is a step, applied on arrival when its parameters
+// are at most S versions old. All three workers start on version 0, so the
+// first three gradients lag 0, 1 and 2 versions: with S = 1 the third is
+// refused, whatever the timing.
+TEST_F(Train3, AsyncTrainsAndNeverAppliesAGradientStalerThanTheBound) {
+  const std::string dist = dir_.path + "/async.safetensors";
+  auto args = train_args(90, 8, 3, dist);
+  for (const char* extra : {"--mode", "async", "--staleness", "1", "--warmup", "5", "--lr", "2e-3"})
+    args.push_back(extra);
+  auto r = run(args);
+  ASSERT_EQ(r.exit(), "exit 0") << r.out;
+  EXPECT_NE(r.out.find("async (staleness <= 1)"), std::string::npos) << r.out;
+  auto m = metrics();
+  ASSERT_EQ(m.size(), 90u);
+  int max_lag = 0;
+  for (size_t i = 0; i < m.size(); ++i) {
+    EXPECT_EQ(m[i]["step"].get<size_t>(), i + 1);
+    EXPECT_LE(m[i]["staleness"].get<int>(), 1) << "step " << i + 1;
+    max_lag = std::max(max_lag, m[i]["staleness"].get<int>());
+  }
+  EXPECT_EQ(max_lag, 1) << "the second gradient of the job lags one version";
+  EXPECT_GT(m.back()["refused"].get<int>(), 0) << "the third gradient lags two: refused";
+  auto mean_loss = [&](size_t from, size_t to) {
+    double sum = 0;
+    for (size_t i = from; i < to; ++i)
+      sum += m[i]["train_loss"].get<double>();
+    return sum / static_cast<double>(to - from);
+  };
+  EXPECT_LT(mean_loss(75, 90), mean_loss(0, 15) - 0.3) << "async training must learn";
+  ASSERT_FALSE(m.back()["val_loss"].is_null());
+  EXPECT_LT(m.back()["val_loss"].get<double>(), m.front()["train_loss"].get<double>());
+  EXPECT_FALSE(slurp(dist).empty());
+}
+
 TEST_F(Train3, BadInputIsRefusedBeforeSpawning) {
+  auto mode = run({"train", "--config", config_, "--dataset", "text", "--mode", "hogwild"});
+  EXPECT_EQ(mode.exit(), "exit 2");
+  EXPECT_NE(mode.out.find("--mode must be sync or async"), std::string::npos) << mode.out;
+
   auto unknown = run({"train", "--config", config_, "--dataset", "nope", "--steps", "2"});
   EXPECT_NE(unknown.exit(), "exit 0");
   EXPECT_NE(unknown.out.find("unknown dataset 'nope'"), std::string::npos) << unknown.out;
