@@ -430,6 +430,11 @@ struct ps_state {
   std::vector<caf::actor> peer_stores; // for validation windows held elsewhere
   std::optional<std::vector<int32_t>> val_tokens;
   uint64_t refused = 0; // async: gradients refused as too stale
+  // For the step's timing and traffic figures (StepDone).
+  std::chrono::steady_clock::time_point sent_at;                            // sync: last broadcast
+  std::map<caf::actor_addr, std::chrono::steady_clock::time_point> sent_to; // async
+  double compute_ms = 0;
+  uint64_t bytes_in = 0, bytes_out = 0;
 };
 
 // The parameter server's checkpoint: everything a resumed job needs. The
@@ -542,10 +547,11 @@ void write_checkpoint(caf::event_based_actor* self, const ps_state& st) {
     log_info("checkpoint of job " + st.job + " at step " + std::to_string(st.step));
 }
 
-// One optimizer step from the gradient in the model's gradient buffer: clip,
-// AdamW at the schedule's rate, then the validation loss and the checkpoint
-// when they are due. Counts the step and the version.
-msg::StepDone apply_step(caf::event_based_actor* self, ps_state& st, double loss, uint64_t tokens) {
+// One optimizer step from the gradient in the model's gradient buffer: clip
+// and AdamW at the schedule's rate. Counts the step and the version.
+// `update_start`: when the parameter server began its own work on the step.
+msg::StepDone apply_step(ps_state& st, double loss, uint64_t tokens,
+                         std::chrono::steady_clock::time_point update_start) {
   auto& g = st.model->grads();
   msg::StepDone done;
   done.step = st.step;
@@ -559,12 +565,28 @@ msg::StepDone apply_step(caf::event_based_actor* self, ps_state& st, double loss
   done.refused = st.refused;
   ++st.step;
   std::fill(st.done_per_worker.begin(), st.done_per_worker.end(), 0);
+  const auto now = std::chrono::steady_clock::now();
+  done.update_ms = std::chrono::duration<double, std::milli>(now - update_start).count();
+  done.compute_ms = st.compute_ms;
+  done.bytes_in = st.bytes_in;
+  done.bytes_out = st.bytes_out;
+  st.compute_ms = 0;
+  st.bytes_in = st.bytes_out = 0;
+  return done;
+}
+
+// After a step's new parameters are on their way: the validation loss and
+// the checkpoint when they are due (the workers compute meanwhile).
+void after_step(caf::event_based_actor* self, ps_state& st, msg::StepDone& done) {
   if (st.step == st.spec.steps || (st.spec.eval_every && st.step % st.spec.eval_every == 0))
     done.val_loss = validation_loss(self, st);
   if (st.spec.checkpoint_every &&
       (st.step % st.spec.checkpoint_every == 0 || st.step == st.spec.steps))
     write_checkpoint(self, st);
-  return done;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
 void count_task(ps_state& st, const std::string& worker) {
@@ -581,9 +603,15 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
   auto send_params = [self, st](const std::vector<caf::actor>& to) {
     auto frames = to_frames(me(self), msg::TensorKind::parameters, st->model->params().data(),
                             st->model->params().size(), st->version, st->step, 0);
-    for (const auto& w : to)
-      for (const auto& f : frames)
+    const auto now = std::chrono::steady_clock::now();
+    st->sent_at = now;
+    for (const auto& w : to) {
+      st->sent_to[w.address()] = now;
+      for (const auto& f : frames) {
+        st->bytes_out += f.bytes.size();
         self->send(w, f);
+      }
+    }
   };
   auto broadcast = [st, send_params] { send_params(st->workers); };
   // Async: a gradient is applied on arrival when the parameters it was
@@ -605,12 +633,17 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         send_params({worker});
       return;
     }
+    const auto update_start = std::chrono::steady_clock::now();
     std::memcpy(g.data(), (*tensors)[0].data.data(), g.size() * sizeof(float));
     count_task(*st, sender);
-    auto done = apply_step(self, *st, r.loss, r.tokens);
+    st->compute_ms = r.compute_ms;
+    auto done = apply_step(*st, r.loss, r.tokens, update_start);
     done.staleness = static_cast<uint32_t>(lag);
+    if (auto it = st->sent_to.find(worker.address()); it != st->sent_to.end())
+      done.step_ms = ms_since(it->second);
     if (st->step < st->spec.steps && worker)
       send_params({worker});
+    after_step(self, *st, done);
     self->send(st->scheduler, make_wire(me(self), done, st->job));
   };
   return {
@@ -714,8 +747,10 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         // like the workers: more would spin against their compute threads.
         omp_set_num_threads(static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
         if (auto* f = std::get_if<msg::TensorFrame>(&env->body)) {
-          if (f->kind == msg::TensorKind::gradients && (async || f->step == st->step))
+          if (f->kind == msg::TensorKind::gradients && (async || f->step == st->step)) {
+            st->bytes_in += w.bytes.size();
             (void)st->incoming[f->task_id].add(std::move(*f));
+          }
           return;
         }
         if (std::holds_alternative<msg::ParamsRequest>(env->body)) {
@@ -758,10 +793,12 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         st->grads[r->micro_batch] = floats_of((*tensors)[0]);
         st->losses[r->micro_batch] = r->loss;
         st->tokens += r->tokens;
+        st->compute_ms = std::max(st->compute_ms, r->compute_ms);
         count_task(*st, env->sender);
         if (st->grads.size() < st->spec.micro_batches_per_step)
           return;
         // All M: sum in micro-batch order, clip, update (as train-local does).
+        const auto update_start = std::chrono::steady_clock::now();
         auto& g = st->model->grads();
         g.zero();
         double loss = 0;
@@ -769,7 +806,9 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
           cp::accumulate_gradients(g.data(), grad.data(), g.size());
           loss += st->losses[mb];
         }
-        auto done = apply_step(self, *st, loss / st->spec.micro_batches_per_step, st->tokens);
+        auto done =
+            apply_step(*st, loss / st->spec.micro_batches_per_step, st->tokens, update_start);
+        done.step_ms = ms_since(st->sent_at);
         st->grads.clear();
         st->losses.clear();
         st->tokens = 0;
@@ -777,6 +816,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
           it = it->second.complete() ? st->incoming.erase(it) : std::next(it);
         if (st->step < st->spec.steps)
           broadcast();
+        after_step(self, *st, done);
         self->send(st->scheduler, make_wire(me(self), done, st->job));
       },
   };

@@ -163,7 +163,12 @@ void add_train_command(CLI::App& app) {
                                       {"task_time_ms", d.task_time_ms},
                                       {"reassigned", d.reassigned},
                                       {"staleness", d.staleness},
-                                      {"refused", d.refused}}
+                                      {"refused", d.refused},
+                                      {"step_ms", d.step_ms},
+                                      {"compute_ms", d.compute_ms},
+                                      {"update_ms", d.update_ms},
+                                      {"bytes_in", d.bytes_in},
+                                      {"bytes_out", d.bytes_out}}
                            .dump()
                     << std::endl;
         },

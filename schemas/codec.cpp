@@ -283,6 +283,11 @@ struct BodyWriter {
     o.setStragglers(m.stragglers);
     o.setStaleness(m.staleness);
     o.setRefused(m.refused);
+    o.setStepMs(m.step_ms);
+    o.setComputeMs(m.compute_ms);
+    o.setUpdateMs(m.update_ms);
+    o.setBytesIn(m.bytes_in);
+    o.setBytesOut(m.bytes_out);
     o.setHasValLoss(m.val_loss.has_value());
     o.setValLoss(m.val_loss.value_or(0.0));
   }
@@ -644,6 +649,11 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.stragglers = r.getStragglers();
     m.staleness = r.getStaleness();
     m.refused = r.getRefused();
+    m.step_ms = r.getStepMs();
+    m.compute_ms = r.getComputeMs();
+    m.update_ms = r.getUpdateMs();
+    m.bytes_in = r.getBytesIn();
+    m.bytes_out = r.getBytesOut();
     return m;
   }
   case wire::Envelope::Body::INVENTORY: {

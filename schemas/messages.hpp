@@ -209,6 +209,8 @@ struct StepDone {
   uint32_t stragglers = 0;
   uint32_t staleness = 0; // async only
   uint64_t refused = 0;   // async only
+  double step_ms = 0, compute_ms = 0, update_ms = 0;
+  uint64_t bytes_in = 0, bytes_out = 0;
 };
 
 struct ParamsRequest {};

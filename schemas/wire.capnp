@@ -382,6 +382,17 @@ struct StepDone {
   # Async: versions between the gradient's parameters and the server's.
   refused @14 :UInt64;
   # Async: gradients refused so far for being staler than the bound.
+  stepMs @15 :Float64;
+  # Wall time of the step at the parameter server: from sending the
+  # parameters it was computed on to its update done (async: one gradient).
+  computeMs @16 :Float64;
+  # The longest forward+backward among the step's tasks.
+  updateMs @17 :Float64;
+  # The parameter server's own work: summing, clipping, AdamW.
+  bytesIn @18 :UInt64;
+  # Gradient bytes the parameter server received for the step.
+  bytesOut @19 :UInt64;
+  # Parameter bytes it sent for the step.
 }
 
 struct ParamsRequest {
