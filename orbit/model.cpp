@@ -208,6 +208,15 @@ std::optional<Route> ConstellationModel::route(int from, int to) const {
   return r;
 }
 
+int ConstellationModel::next_hop(int from, int to) const {
+  if (from == to)
+    return -1;
+  if (const Tree* at_to = kept_tree(to); at_to || !kept_tree(from))
+    return (at_to ? *at_to : tree_from(to)).next[static_cast<size_t>(from)];
+  auto r = route(from, to); // only `from`'s tree is kept: walk it back from `to`
+  return r ? r->path[1] : -1;
+}
+
 double ConstellationModel::latency(int from, int to) const {
   if (from < 0 || to < 0 || from >= size() || to >= size())
     throw std::out_of_range("latency: slot out of range");

@@ -130,6 +130,9 @@ public:
   /// that are up; nullopt when there is none now (the runtime holds the
   /// message). from == to gives a zero-latency route of one slot.
   std::optional<Route> route(int from, int to) const;
+  /// The first hop of route(from, to) without building the path: the slot
+  /// after `from`; -1 when there is no route or from == to.
+  int next_hop(int from, int to) const;
   /// Light time of route(from, to); infinity when there is none.
   double latency(int from, int to) const;
   bool reachable(int from, int to) const { return latency(from, to) < infinity; }

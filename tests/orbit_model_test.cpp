@@ -188,6 +188,10 @@ TEST(OrbitModel, RoutesOnARingByHand) {
   EXPECT_EQ(other->path, (std::vector<int>{2, 1, 0, 9, 8}));
   EXPECT_NEAR(model.latency(8, 2), 4 * hop, 1e-12);
   EXPECT_EQ(model.route(4, 4)->path, (std::vector<int>{4}));
+  EXPECT_EQ(model.next_hop(3, 0), 2);
+  EXPECT_EQ(model.next_hop(0, 7), 9);
+  EXPECT_EQ(model.next_hop(2, 8), 1);
+  EXPECT_EQ(model.next_hop(4, 4), -1);
 
   // 1 MB: cut-through pays the transmission once, store-and-forward per hop.
   const uint64_t bytes = 1000000;
