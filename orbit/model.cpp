@@ -28,6 +28,7 @@ ConstellationModel::ConstellationModel(ModelSpec spec)
   const auto n = static_cast<size_t>(walker_.size());
   pos_.resize(n);
   sunlit_.resize(n);
+  in_contact_.resize(n);
   for (auto [a, b] : walker_.grid_links())
     links_.push_back(Link{a, b, false, 0, 0});
   contacts_.resize(spec_.stations.size());
@@ -97,6 +98,7 @@ void ConstellationModel::update(double t) {
 
   // Ground contacts and the station trees.
   std::vector<std::pair<int, double>> sources;
+  std::fill(in_contact_.begin(), in_contact_.end(), 0);
   for (size_t g = 0; g < spec_.stations.size(); ++g) {
     const auto& st = spec_.stations[g];
     const Vec3 where = station_position(st.lat_deg, st.lon_deg, t, gmst0_);
@@ -111,6 +113,7 @@ void ConstellationModel::update(double t) {
       const double sin_el = d.dot(up) / range;
       if (sin_el >= sin_min) {
         cs.push_back({s, std::asin(sin_el) * 180 / pi, range / speed_of_light});
+        in_contact_[static_cast<size_t>(s)] = 1;
         sources.emplace_back(s, range / speed_of_light);
       }
     }

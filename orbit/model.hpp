@@ -125,6 +125,8 @@ public:
   int links_up() const { return links_up_; }
   /// Satellites above station `g`'s minimum elevation.
   const std::vector<Contact>& contacts(int g) const { return contacts_[static_cast<size_t>(g)]; }
+  /// Whether any ground station sees `slot` (for load reports).
+  bool in_contact(int slot) const { return in_contact_[static_cast<size_t>(slot)] != 0; }
 
   /// The shortest-latency route from slot `from` to slot `to` over the links
   /// that are up; nullopt when there is none now (the runtime holds the
@@ -191,6 +193,7 @@ private:
   std::vector<int> adj_begin_, adj_to_;
   std::vector<double> adj_latency_;
   std::vector<std::vector<Contact>> contacts_;
+  std::vector<char> in_contact_;
   std::vector<int> targets_;
   std::vector<Tree> target_trees_;              // parallel to targets_
   std::vector<Tree> station_trees_;             // one per station

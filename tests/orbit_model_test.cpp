@@ -7,6 +7,7 @@
 #include "orbit/clock.hpp"
 #include "orbit/energy.hpp"
 #include "orbit/model.hpp"
+#include "orbit/plan.hpp"
 
 #include <gtest/gtest.h>
 
@@ -203,6 +204,8 @@ TEST(OrbitModel, RoutesOnARingByHand) {
   // The station sees slot 0 alone, straight up.
   ASSERT_EQ(model.contacts(0).size(), 1u);
   EXPECT_EQ(model.contacts(0)[0].slot, 0);
+  EXPECT_TRUE(model.in_contact(0));
+  EXPECT_FALSE(model.in_contact(1));
   EXPECT_NEAR(model.contacts(0)[0].elevation_deg, 90, 1e-4); // asin near 1
   auto g = model.ground_route(0, 3);
   ASSERT_TRUE(g);
@@ -325,4 +328,31 @@ TEST(OrbitWindows, FindsEdgesToTheTolerance) {
   EXPECT_NEAR(w[1].begin, 130, 1e-3);
   EXPECT_NEAR(w[3].end, 370, 1e-3);
   EXPECT_NEAR(overlap(w, 0, 400), 20 + 3 * 40, 1e-2);
+}
+
+TEST(OrbitPlanData, Walker24OverTwoOrbits) {
+  auto file = load_constellation(std::string(ORBITRAIN_SOURCE_DIR) + "/configs/walker-24.toml");
+  PlanOptions o;
+  o.hours = 2 * closed_period(550e3) / 3600;
+  const Plan p = make_plan(file, o);
+  ASSERT_EQ(p.satellites.size(), 24u);
+  EXPECT_EQ(p.links.size(), 48u);
+  EXPECT_EQ(p.stations.size(), 2u);
+  const double dark_max = std::asin(RE / (RE + 550e3)) / PI; // beta = 0, cylindrical shadow
+  for (const auto& s : p.satellites) {
+    // Two orbits: two eclipses, or three when the span cuts one in two.
+    EXPECT_GE(s.eclipses.size(), 2u);
+    EXPECT_LE(s.eclipses.size(), 3u);
+    EXPECT_GE(1 - s.sunlit_fraction, 0);
+    EXPECT_LE(1 - s.sunlit_fraction, dark_max * 1.01);
+    EXPECT_EQ(s.soc.size(), static_cast<size_t>(std::ceil(p.span_s / 60)) + 1);
+    EXPECT_LE(s.soc_min, 1);
+    EXPECT_FALSE(s.below_limit); // idle never takes 40% of the battery
+  }
+  for (const auto& st : p.stations)
+    for (size_t k = 1; k < st.contacts.size(); ++k)
+      EXPECT_LE(st.contacts[k - 1].window.begin, st.contacts[k].window.begin);
+  EXPECT_THROW(
+      make_plan(load_constellation(std::string(ORBITRAIN_SOURCE_DIR) + "/configs/local-3.toml"), o),
+      std::invalid_argument);
 }
