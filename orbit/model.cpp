@@ -305,4 +305,9 @@ std::vector<Window> ConstellationModel::eclipses(int slot, double t0, double t1,
   return find_windows([&](double t) { return !sunlit_at(slot, t); }, t0, t1, step);
 }
 
+bool ConstellationModel::would_breach(const Battery& battery, int slot, int cores,
+                                      double duration) const {
+  return orbit::would_breach(battery, t_, duration, cores, eclipses(slot, t_, t_ + duration));
+}
+
 } // namespace orbitrain::orbit

@@ -25,6 +25,7 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "orbit/energy.hpp"
 #include "orbit/orbit.hpp"
 #include "orbit/windows.hpp"
 
@@ -166,6 +167,11 @@ public:
                                       double step = 10) const;
   /// Windows within [t0, t1] when `slot` is in the Earth's shadow.
   std::vector<Window> eclipses(int slot, double t0, double t1, double step = 30) const;
+
+  /// Would `cores` busy on `slot` for `duration` seconds from time() take
+  /// `battery` below its depth-of-discharge limit (with the slot's coming
+  /// eclipses)? The scheduler's question before it assigns work.
+  bool would_breach(const Battery& battery, int slot, int cores, double duration) const;
 
 private:
   // A shortest-path tree: dist[v] is the light time from v to the root (or

@@ -83,6 +83,14 @@ TEST(OrbitEnergy, BalanceOverAnOrbitMatchesClosedForm) {
       for (auto w : ecl)
         shadow += w.length();
       EXPECT_NEAR(shadow, dark * T, dark * T * 0.02);
+      // A battery at the limit plus the energy of one shadow at idle: it
+      // survives one eclipse idle, not with four more cores (closed form).
+      const double shadow_wh = pm.idle_w * dark * T / 3600;
+      Battery edge(pm, (pm.floor_wh() + shadow_wh * 1.01) / pm.battery_wh);
+      const Window whole = ecl.front().begin > 0 ? ecl.front() : ecl.at(1); // not clipped
+      model.update(whole.begin - 1); // just before an eclipse
+      EXPECT_FALSE(model.would_breach(edge, 0, 0, dark * T + 2));
+      EXPECT_TRUE(model.would_breach(edge, 0, 4, dark * T + 2));
     }
   }
 }
