@@ -3,6 +3,7 @@
 // (`up`, `demo`). Parses arguments with CLI11 and hands off to the commands.
 #include "apps/commands.hpp"
 #include "apps/data_commands.hpp"
+#include "apps/plan_command.hpp"
 #include "apps/train_command.hpp"
 
 #include <CLI/CLI.hpp>
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   orbitrain::add_data_commands(app);
   orbitrain::add_train_command(app);
   orbitrain::add_export_command(app);
+  orbitrain::add_plan_command(app);
 #ifdef ORBITRAIN_HAVE_COMPUTE_CLI
   orbitrain::apps::add_compute_commands(app);
 #endif

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -83,6 +84,92 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 
 namespace {
 
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+bool leap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+std::optional<double> utc_seconds(int64_t y, int64_t mo, int64_t d, int64_t h, int64_t mi,
+                                  double sec) {
+  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 ||
+      d > mdays[mo - 1] + (mo == 2 && leap(y) ? 1 : 0) || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+      !(sec >= 0 && sec < 60))
+    return std::nullopt;
+  return static_cast<double>(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60) + sec;
+}
+
+} // namespace
+
+std::optional<double> parse_utc_time(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS[.fff](Z|+00:00)
+  const std::string t(text);
+  auto digits = [&](size_t at, size_t n, int& v) {
+    if (at + n > t.size())
+      return false;
+    v = 0;
+    for (size_t k = at; k < at + n; ++k) {
+      if (!std::isdigit(static_cast<unsigned char>(t[k])))
+        return false;
+      v = v * 10 + (t[k] - '0');
+    }
+    return true;
+  };
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+  if (t.size() < 20 || !digits(0, 4, y) || t[4] != '-' || !digits(5, 2, mo) || t[7] != '-' ||
+      !digits(8, 2, d) || (t[10] != 'T' && t[10] != 't') || !digits(11, 2, h) || t[13] != ':' ||
+      !digits(14, 2, mi) || t[16] != ':' || !digits(17, 2, se))
+    return std::nullopt;
+  size_t j = 19;
+  double frac = 0;
+  if (t[j] == '.') {
+    double scale = 0.1;
+    ++j;
+    const size_t start = j;
+    for (; j < t.size() && std::isdigit(static_cast<unsigned char>(t[j])); ++j, scale /= 10)
+      frac += (t[j] - '0') * scale;
+    if (j == start)
+      return std::nullopt;
+  }
+  const std::string zone = t.substr(j);
+  if (zone != "Z" && zone != "z" && zone != "+00:00")
+    return std::nullopt;
+  return utc_seconds(y, mo, d, h, mi, se + frac);
+}
+
+std::string format_utc_time(double unix_seconds) {
+  const int64_t s = static_cast<int64_t>(std::floor(unix_seconds));
+  int64_t days = s >= 0 ? s / 86400 : (s - 86399) / 86400;
+  const int64_t rem = s - days * 86400;
+  // civil_from_days (H. Hinnant).
+  days += 719468;
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const int64_t doe = days - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp + (mp < 10 ? 3 : -9);
+  const int64_t y = yoe + era * 400 + (m <= 2);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ",
+                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
+                static_cast<long long>(rem / 3600), static_cast<long long>(rem / 60 % 60),
+                static_cast<long long>(rem % 60));
+  return buf;
+}
+
+namespace {
+
 int line_of(const toml::node& n) {
   return static_cast<int>(n.source().begin.line);
 }
@@ -104,8 +191,7 @@ bool valid_id(std::string_view id) {
 // Sections that later layers of orbitrain fill. They may appear (empty) in a
 // file today; a key inside one is reported as not supported yet, rather than
 // silently ignored.
-const std::set<std::string_view> reserved_sections = {"orbit", "links", "energy", "ground_station",
-                                                      "security"};
+const std::set<std::string_view> reserved_sections = {"security"};
 
 class Checker {
 public:
@@ -165,6 +251,47 @@ public:
       return std::nullopt;
     }
     return v;
+  }
+
+  // A number (integer or float) within [lo, hi].
+  std::optional<double> number(const toml::table& t, int table_line, const std::string& path,
+                               std::string_view key, bool required, double lo, double hi) {
+    const toml::node* n = require(t, table_line, path, key, required);
+    if (!n)
+      return std::nullopt;
+    double v = 0;
+    if (n->is_integer()) {
+      v = static_cast<double>(n->as_integer()->get());
+    } else if (n->is_floating_point()) {
+      v = n->as_floating_point()->get();
+    } else {
+      add(line_of(*n), dotted(path, key), "expected a number, got " + describe(*n));
+      return std::nullopt;
+    }
+    if (!(v >= lo && v <= hi)) {
+      add(line_of(*n), dotted(path, key),
+          format_number(v) + " is out of range " + format_number(lo) + ".." + format_number(hi));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const toml::table& t, int table_line, const std::string& path,
+                              std::string_view key) {
+    const toml::node* n = require(t, table_line, path, key, false);
+    if (!n)
+      return std::nullopt;
+    if (!n->is_boolean()) {
+      add(line_of(*n), dotted(path, key), "expected true or false, got " + describe(*n));
+      return std::nullopt;
+    }
+    return n->as_boolean()->get();
+  }
+
+  static std::string format_number(double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
   }
 
   std::optional<std::chrono::milliseconds> duration(const toml::table& t, int table_line,
@@ -242,6 +369,188 @@ void check_reserved(Checker& c, const toml::table& root) {
   }
 }
 
+// [orbit], the satellites' slots, [links], [[ground_station]] and [energy].
+void check_orbit(Checker& c, const toml::table& root, Constellation& out,
+                 const std::vector<const toml::node*>& slot_nodes) {
+  if (const toml::table* o = c.table(root, "", "orbit")) {
+    const int tl = line_of(*o);
+    c.only_keys(*o, "orbit", {"walker", "altitude_km", "epoch", "time_scale", "j2"});
+    OrbitSettings orbit;
+    bool valid = true;
+    auto walker = c.string(*o, tl, "orbit", "walker", true);
+    auto altitude = c.number(*o, tl, "orbit", "altitude_km", true, 0, 100000);
+    if (walker && altitude) {
+      auto w = WalkerDelta::parse(*walker, *altitude * 1e3);
+      if (w) {
+        orbit.walker = *w;
+      } else {
+        // An altitude problem belongs to altitude_km's line, the rest to walker's.
+        const bool alt = w.error().message.find("altitude") != std::string::npos;
+        c.add(line_of(*o->get(alt ? "altitude_km" : "walker")),
+              alt ? "orbit.altitude_km" : "orbit.walker", w.error().message);
+        valid = false;
+      }
+    } else {
+      valid = false;
+    }
+    if (const toml::node* e = o->get("epoch")) {
+      std::optional<double> t;
+      if (e->is_string()) {
+        t = parse_utc_time(e->as_string()->get());
+      } else if (e->is_date_time()) {
+        const auto dt = e->as_date_time()->get();
+        if (dt.offset) {
+          auto base = utc_seconds(dt.date.year, dt.date.month, dt.date.day, dt.time.hour,
+                                  dt.time.minute, dt.time.second + dt.time.nanosecond * 1e-9);
+          if (base)
+            t = *base - dt.offset->minutes * 60.0;
+        }
+      }
+      if (t)
+        orbit.epoch_unix = *t;
+      else
+        c.add(line_of(*e), "orbit.epoch",
+              "expected an ISO-8601 UTC time such as \"2026-03-20T03:06:00Z\"");
+    }
+    if (auto s = c.number(*o, tl, "orbit", "time_scale", false, 1e-6, 1e6))
+      orbit.time_scale = *s;
+    if (auto j2 = c.boolean(*o, tl, "orbit", "j2"))
+      orbit.j2 = *j2;
+    if (valid)
+      out.orbit = orbit;
+  }
+
+  // Slots: an explicit `slot`, or the satellite's position in the file.
+  std::map<int, int> slot_lines;
+  for (size_t i = 0; i < out.satellites.size() && i < slot_nodes.size(); ++i) {
+    auto& s = out.satellites[i];
+    const std::string path = "satellite[" + std::to_string(i + 1) + "]";
+    const toml::node* n = slot_nodes[i];
+    if (n && !root.get("orbit")) {
+      c.add(line_of(*n), path + ".slot", "a slot needs an [orbit] section");
+      continue;
+    }
+    if (!out.orbit)
+      continue;
+    const int total = out.orbit->walker.total;
+    int line = s.line;
+    if (n) {
+      line = line_of(*n);
+      if (!n->is_integer()) {
+        c.add(line, path + ".slot", "expected an integer");
+        continue;
+      }
+      const int64_t v = n->as_integer()->get();
+      if (v < 0 || v >= total) {
+        c.add(line, path + ".slot",
+              std::to_string(v) + " is out of range 0.." + std::to_string(total - 1) +
+                  " (the Walker pattern " + out.orbit->walker.to_string() + " has " +
+                  std::to_string(total) + " slots)");
+        continue;
+      }
+      s.slot = static_cast<int>(v);
+    } else if (static_cast<int>(i) >= total) {
+      c.add(line, path,
+            "more satellites than slots: the Walker pattern " + out.orbit->walker.to_string() +
+                " has " + std::to_string(total) + " slots, this file declares " +
+                std::to_string(out.satellites.size()) + " satellites");
+      continue;
+    } else {
+      s.slot = static_cast<int>(i);
+    }
+    if (auto [it, fresh] = slot_lines.emplace(s.slot, line); !fresh)
+      c.add(line, path + (n ? ".slot" : ""),
+            "duplicate slot " + std::to_string(s.slot) + " (already taken on line " +
+                std::to_string(it->second) +
+                (n ? ")"
+                   : "; satellites without `slot` take their "
+                     "position in the file)"));
+  }
+
+  // [links]
+  if (const toml::table* l = c.table(root, "", "links")) {
+    const int tl = line_of(*l);
+    c.only_keys(*l, "links",
+                {"isl_bandwidth_mbps", "max_range_km", "min_altitude_km", "ground_bandwidth_mbps",
+                 "queue_limit_mib"});
+    auto& ls = out.links;
+    if (auto v = c.number(*l, tl, "links", "isl_bandwidth_mbps", false, 1e-3, 1e7))
+      ls.isl_bandwidth_mbps = *v;
+    if (auto v = c.number(*l, tl, "links", "max_range_km", false, 1, 1e6))
+      ls.max_range_km = *v;
+    if (auto v = c.number(*l, tl, "links", "min_altitude_km", false, 0, 1000)) {
+      ls.min_altitude_km = *v;
+      if (out.orbit && *v >= out.orbit->walker.altitude_m / 1e3)
+        c.add(line_of(*l->get("min_altitude_km")), "links.min_altitude_km",
+              "must be below the orbit's altitude, or no link could ever be up");
+    }
+    if (auto v = c.number(*l, tl, "links", "ground_bandwidth_mbps", false, 1e-3, 1e7))
+      ls.ground_bandwidth_mbps = *v;
+    if (auto v = c.number(*l, tl, "links", "queue_limit_mib", false, 1e-3, 1e6))
+      ls.queue_limit_mib = *v;
+  }
+
+  // [[ground_station]]
+  if (const toml::node* gs = root.get("ground_station")) {
+    if (!gs->is_array() || !gs->as_array()->is_array_of_tables()) {
+      c.add(line_of(*gs), "ground_station",
+            "expected an array of tables ([[ground_station]] sections), got " + type_name(*gs));
+    } else {
+      std::map<std::string, int> names;
+      const auto& arr = *gs->as_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        const auto& t = *arr[i].as_table();
+        const std::string path = "ground_station[" + std::to_string(i + 1) + "]";
+        const int tl = line_of(t);
+        if (!root.get("orbit"))
+          c.add(tl, path, "a ground station needs an [orbit] section");
+        c.only_keys(t, path, {"name", "lat", "lon", "min_elevation_deg"});
+        GroundStationConfig g;
+        g.line = tl;
+        if (auto name = c.string(t, tl, path, "name", true)) {
+          const int l = line_of(*t.get("name"));
+          if (!valid_id(*name))
+            c.add(l, path + ".name",
+                  "'" + *name + "' is not a valid name (1-64 of A-Z a-z 0-9 - _ .)");
+          else if (auto [it, fresh] = names.emplace(*name, l); !fresh)
+            c.add(l, path + ".name",
+                  "duplicate ground station '" + *name + "' (first declared on line " +
+                      std::to_string(it->second) + ")");
+          g.name = *name;
+        }
+        if (auto v = c.number(t, tl, path, "lat", true, -90, 90))
+          g.lat_deg = *v;
+        if (auto v = c.number(t, tl, path, "lon", true, -180, 180))
+          g.lon_deg = *v;
+        if (auto v = c.number(t, tl, path, "min_elevation_deg", false, 0, 90))
+          g.min_elevation_deg = *v;
+        out.ground_stations.push_back(std::move(g));
+      }
+    }
+  }
+
+  // [energy]
+  if (const toml::table* e = c.table(root, "", "energy")) {
+    const int tl = line_of(*e);
+    c.only_keys(
+        *e, "energy",
+        {"solar_w", "battery_wh", "depth_of_discharge", "idle_w", "per_core_w", "initial_soc"});
+    auto& es = out.energy;
+    if (auto v = c.number(*e, tl, "energy", "solar_w", false, 0, 1e6))
+      es.solar_w = *v;
+    if (auto v = c.number(*e, tl, "energy", "battery_wh", false, 1e-3, 1e7))
+      es.battery_wh = *v;
+    if (auto v = c.number(*e, tl, "energy", "depth_of_discharge", false, 0, 1))
+      es.depth_of_discharge = *v;
+    if (auto v = c.number(*e, tl, "energy", "idle_w", false, 0, 1e6))
+      es.idle_w = *v;
+    if (auto v = c.number(*e, tl, "energy", "per_core_w", false, 0, 1e6))
+      es.per_core_w = *v;
+    if (auto v = c.number(*e, tl, "energy", "initial_soc", false, 0, 1))
+      es.initial_soc = *v;
+  }
+}
+
 Constellation build(const toml::table& root, const std::string& file) {
   Checker c(file);
   Constellation out;
@@ -259,7 +568,8 @@ Constellation build(const toml::table& root, const std::string& file) {
     out.name = *name;
   }
 
-  // [[satellite]]
+  // [[satellite]]; their `slot` keys are checked with [orbit], below.
+  std::vector<const toml::node*> slot_nodes;
   const toml::node* sats = root.get("satellite");
   if (!sats) {
     c.add(root_line, "satellite", "missing required key: declare at least one [[satellite]]");
@@ -274,7 +584,7 @@ Constellation build(const toml::table& root, const std::string& file) {
       const auto& t = *arr[i].as_table();
       const std::string path = "satellite[" + std::to_string(i + 1) + "]";
       const int tl = line_of(t);
-      c.only_keys(t, path, {"id", "host", "port", "data_dir"});
+      c.only_keys(t, path, {"id", "host", "port", "data_dir", "slot"});
       SatelliteConfig s;
       s.line = tl;
       auto id = c.string(t, tl, path, "id", true);
@@ -310,6 +620,7 @@ Constellation build(const toml::table& root, const std::string& file) {
       if (dir)
         s.data_dir = *dir;
       out.satellites.push_back(std::move(s));
+      slot_nodes.push_back(t.get("slot"));
     }
     if (arr.empty())
       c.add(line_of(*sats), "satellite", "declare at least one [[satellite]]");
@@ -364,6 +675,8 @@ Constellation build(const toml::table& root, const std::string& file) {
       c.add(line_of(*caf->get("connection_timeout")), "caf.connection_timeout",
             "must be longer than caf.heartbeat_interval, or every peer would time out");
   }
+
+  check_orbit(c, root, out, slot_nodes);
 
   auto issues = c.take();
   if (!issues.empty()) {

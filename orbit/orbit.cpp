@@ -15,52 +15,32 @@ double orbital_period(double altitude_m) {
   return 2 * pi * std::sqrt(a * a * a / earth_mu);
 }
 
-Result<WalkerDelta> WalkerDelta::parse(const std::string& text, double altitude_m) {
-  WalkerDelta w;
-  char tail = 0;
-  if (std::sscanf(text.c_str(), "%lf:%d/%d/%d%c", &w.inclination_deg, &w.total, &w.planes,
-                  &w.phasing, &tail) != 4)
-    return make_error(Errc::invalid_argument,
-                      "'" + text + "' is not a Walker pattern i:t/p/f (e.g. \"53:24/4/1\")");
-  w.altitude_m = altitude_m;
-  if (auto st = w.validate(); !st)
-    return st.error();
-  return w;
-}
-
-Status WalkerDelta::validate() const {
-  if (!(inclination_deg >= 0 && inclination_deg <= 180))
-    return make_error(Errc::invalid_argument, "inclination must be 0..180 degrees");
-  if (total < 1 || planes < 1 || total % planes != 0)
-    return make_error(Errc::invalid_argument, "the number of planes (" + std::to_string(planes) +
-                                                  ") must divide the number of satellites (" +
-                                                  std::to_string(total) + ")");
-  if (phasing < 0 || phasing >= planes)
-    return make_error(Errc::invalid_argument, "phasing " + std::to_string(phasing) +
-                                                  " is out of range 0.." +
-                                                  std::to_string(planes - 1));
-  if (!(altitude_m >= 160e3))
-    return make_error(Errc::invalid_argument,
-                      "altitude " + std::to_string(altitude_m / 1e3) +
-                          " km is below 160 km: the orbit would decay within days");
-  return Ok{};
-}
-
-Walker::Walker(WalkerDelta pattern)
+Walker::Walker(WalkerDelta pattern, bool j2)
     : p_(pattern), radius_(earth_radius + pattern.altitude_m),
-      period_(orbital_period(pattern.altitude_m)) {}
+      u_rate_(2 * pi / orbital_period(pattern.altitude_m)), raan_rate_(0),
+      cos_inc_(std::cos(pattern.inclination_deg * deg)),
+      sin_inc_(std::sin(pattern.inclination_deg * deg)) {
+  if (j2) {
+    // Secular rates of a circular orbit (Vallado, eqs. 9-41..9-43, e = 0):
+    // node -3/2 n J2 (R/a)^2 cos i; perigee + mean anomaly
+    // 3/4 n J2 (R/a)^2 (5 cos^2 i - 1 + 3 cos^2 i - 1).
+    const double n = u_rate_, k = earth_j2 * std::pow(earth_radius / radius_, 2);
+    raan_rate_ = -1.5 * n * k * cos_inc_;
+    u_rate_ = n * (1 + 0.75 * k * (8 * cos_inc_ * cos_inc_ - 2));
+  }
+}
 
 Vec3 Walker::position(int slot, double t) const {
   const int plane = plane_of(slot), k = index_in_plane(slot), n = p_.per_plane();
-  const double raan = 2 * pi * plane / p_.planes;
+  const double raan = 2 * pi * plane / p_.planes + raan_rate_ * t;
   // Walker phasing: plane j is shifted by j*f*360/t degrees in argument of latitude.
   const double u0 = 2 * pi * k / n + 2 * pi * p_.phasing * plane / p_.total;
-  const double u = u0 + 2 * pi * t / period_;
-  const double inc = p_.inclination_deg * deg;
+  const double u = u0 + u_rate_ * t;
   // Position in the orbital plane, rotated by inclination then RAAN.
   const double xo = radius_ * std::cos(u), yo = radius_ * std::sin(u);
-  const double x1 = xo, y1 = yo * std::cos(inc), z1 = yo * std::sin(inc);
-  return {x1 * std::cos(raan) - y1 * std::sin(raan), x1 * std::sin(raan) + y1 * std::cos(raan), z1};
+  const double x1 = xo, y1 = yo * cos_inc_, z1 = yo * sin_inc_;
+  const double cr = std::cos(raan), sr = std::sin(raan);
+  return {x1 * cr - y1 * sr, x1 * sr + y1 * cr, z1};
 }
 
 std::vector<std::pair<int, int>> Walker::grid_links() const {
@@ -99,12 +79,48 @@ bool in_eclipse(const Vec3& sat, const Vec3& sun) {
   return perp.norm() < earth_radius;
 }
 
-double elevation_deg(const Vec3& sat, double lat_deg, double lon_deg, double t) {
-  const double lat = lat_deg * deg, lon = lon_deg * deg + earth_rotation * t;
-  const Vec3 up{std::cos(lat) * std::cos(lon), std::cos(lat) * std::sin(lon), std::sin(lat)};
-  const Vec3 station = up * earth_radius;
+Vec3 station_position(double lat_deg, double lon_deg, double t, double gmst0) {
+  const double lat = lat_deg * deg, lon = lon_deg * deg + gmst0 + earth_rotation * t;
+  return Vec3{std::cos(lat) * std::cos(lon), std::cos(lat) * std::sin(lon), std::sin(lat)} *
+         earth_radius;
+}
+
+double elevation_deg(const Vec3& sat, double lat_deg, double lon_deg, double t, double gmst0) {
+  const Vec3 station = station_position(lat_deg, lon_deg, t, gmst0);
+  const Vec3 up = station * (1 / earth_radius);
   const Vec3 to_sat = sat - station;
   return std::asin(to_sat.dot(up) / to_sat.norm()) / deg;
+}
+
+Geodetic subpoint(const Vec3& sat, double t, double gmst0) {
+  const double r = sat.norm();
+  Geodetic g;
+  g.lat_deg = std::asin(sat.z / r) / deg;
+  double lon = std::atan2(sat.y, sat.x) - gmst0 - earth_rotation * t;
+  lon = std::remainder(lon, 2 * pi);
+  g.lon_deg = lon / deg;
+  g.alt_m = r - earth_radius;
+  return g;
+}
+
+double gmst(double unix_seconds) {
+  // Astronomical Almanac: GMST = 280.46061837 + 360.98564736629 d degrees,
+  // d = days since J2000.0.
+  const double d = julian_date(unix_seconds) - 2451545.0;
+  double a = std::fmod(280.46061837 + 360.98564736629 * d, 360.0);
+  if (a < 0)
+    a += 360;
+  return a * deg;
+}
+
+Vec3 sun_direction(double unix_seconds) {
+  // Astronomical Almanac, "low precision formulas for the Sun".
+  const double n = julian_date(unix_seconds) - 2451545.0;
+  const double L = 280.460 + 0.9856474 * n;         // mean longitude, degrees
+  const double g = (357.528 + 0.9856003 * n) * deg; // mean anomaly
+  const double lambda = (L + 1.915 * std::sin(g) + 0.020 * std::sin(2 * g)) * deg; // ecliptic lon.
+  const double eps = (23.439 - 0.0000004 * n) * deg;                               // obliquity
+  return {std::cos(lambda), std::cos(eps) * std::sin(lambda), std::sin(eps) * std::sin(lambda)};
 }
 
 } // namespace orbitrain::orbit

@@ -201,10 +201,10 @@ TEST(Config, ReplicasWithinSatelliteCount) {
 }
 
 TEST(Config, ReservedSectionsAcceptedEmptyButKeysRejected) {
-  EXPECT_NO_THROW(parse_constellation(
-      std::string(valid) + "[orbit]\n[links]\n[energy]\n[security]\n", "c.toml"));
-  auto i = single_issue(std::string(valid) + "[orbit]\naltitude_km = 550\n");
-  EXPECT_EQ(i.key, "orbit.altitude_km");
+  EXPECT_NO_THROW(
+      parse_constellation(std::string(valid) + "[links]\n[energy]\n[security]\n", "c.toml"));
+  auto i = single_issue(std::string(valid) + "[security]\ncafile = \"x\"\n");
+  EXPECT_EQ(i.key, "security.cafile");
   EXPECT_EQ(i.line, 17);
 }
 
@@ -223,7 +223,7 @@ TEST(Config, MissingFile) {
 }
 
 TEST(Config, ShippedExamplesLoad) {
-  for (const char* name : {"local-3.toml", "local-4.toml", "reference.toml"}) {
+  for (const char* name : {"local-3.toml", "local-4.toml", "reference.toml", "walker-24.toml"}) {
     std::string path = std::string(ORBITRAIN_SOURCE_DIR) + "/configs/" + name;
     EXPECT_NO_THROW(load_constellation(path)) << path;
   }
