@@ -215,6 +215,7 @@ std::string demo_corpus(size_t target) {
 struct DemoArgs {
   uint32_t steps = 600;
   uint32_t satellites = 4;
+  std::string write_corpus;
 };
 
 void add_demo(CLI::App& app) {
@@ -225,7 +226,16 @@ void add_demo(CLI::App& app) {
   cmd->add_option("--satellites", a->satellites, "Satellites (2-8)")
       ->capture_default_str()
       ->check(CLI::Range(2, 8));
+  cmd->add_option("--write-corpus", a->write_corpus,
+                  "Only write the demo's training text to this file (for benchmarks)");
   cmd->callback([a] {
+    if (!a->write_corpus.empty()) {
+      std::ofstream out(a->write_corpus, std::ios::binary);
+      out << demo_corpus(size_t{1} << 20);
+      if (!out)
+        fail("cannot write " + a->write_corpus);
+      return;
+    }
     char dir_template[] = "/tmp/orbitrain-demo-XXXXXX";
     if (!::mkdtemp(dir_template))
       fail("cannot create a temporary directory");
