@@ -295,13 +295,18 @@ void add_demo(CLI::App& app) {
       jo.warmup = static_cast<int32_t>(std::max<uint32_t>(1, a->steps / 10));
       jo.eval_every = 100;
       const auto t0 = std::chrono::steady_clock::now();
+      StepBar steps_bar;
       auto r = run_training(
           ground, jo,
           [&](const msg::StepDone& d) {
             const uint32_t done = d.step + 1;
+            const double secs =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            steps_bar.update(done, a->steps,
+                             fmt::format("loss {:.3f} {:.0f} tok/s", d.loss,
+                                         d.tokens * done / std::max(secs, 1e-9)));
             if (done == 1 || done % 25 == 0 || done == a->steps || d.val_loss) {
-              const double secs =
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              steps_bar.clear();
               std::string tasks;
               for (auto t : d.tasks_per_worker)
                 tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
@@ -315,6 +320,7 @@ void add_demo(CLI::App& app) {
             }
           },
           nullptr);
+      steps_bar.finish();
       if (!r)
         throw std::runtime_error(r.error().message);
       std::cout << "== 5. samples from the trained model\n";
