@@ -830,9 +830,11 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
             return;
           }
           auto& in = st->incoming[frame->header.task_id];
+          // Frames of a set may not overlap (so floats == n means covered).
           for (const auto& f : in.frames)
-            if (f.offset == frame->offset_floats)
-              return; // a duplicate frame adds nothing
+            if (frame->offset_floats < f.offset + f.count &&
+                f.offset < frame->offset_floats + frame->count)
+              return;
           st->bytes_in += w.bytes.size();
           in.floats += frame->count;
           in.frames.push_back(
@@ -881,9 +883,10 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         auto& g = st->model->grads();
         for (auto it = st->ready.find(st->next_mb); it != st->ready.end();
              it = st->ready.find(st->next_mb)) {
-          if (st->next_mb == 0)
-            g.zero();
-          it->second.add_to(g.data(), false);
+          // The first is copied, not added to zeros: the same parameters
+          // (x and 0 + x differ at most in the sign of a zero gradient,
+          // which clipping and AdamW map to the same update).
+          it->second.add_to(g.data(), st->next_mb == 0);
           st->ready.erase(it);
           ++st->next_mb;
         }
