@@ -170,6 +170,7 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
     spec.eval_batches = o.eval_batches;
     spec.mode = o.mode;
     spec.staleness = o.staleness;
+    spec.scheduler_policy = o.scheduler_policy;
   } else {
     // Placeholders: the parameter server answers with the stored spec.
     spec.dataset = "?";

@@ -71,6 +71,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--staleness", j.staleness,
                   "Async: refuse gradients computed on parameters more than S versions old")
       ->capture_default_str();
+  cmd->add_option("--scheduler", j.scheduler_policy,
+                  "aware (never below the battery's depth-of-discharge limit; prefers sunlit "
+                  "satellites close to the parameter server) or load (load only); the same "
+                  "without [orbit]")
+      ->check(CLI::IsMember({"aware", "load"}))
+      ->capture_default_str();
   cmd->add_option("--sampler", j.sampler, "random or sequential windows, as train-local")
       ->capture_default_str();
   cmd->add_option("--precision", j.precision, "f32 or bf16 matmuls")->capture_default_str();
