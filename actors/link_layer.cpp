@@ -45,6 +45,13 @@ void NodeOrbit::publish(const OrbitSnapshot& s) {
   snap_ = s;
 }
 
+void NodeOrbit::publish_counters(uint64_t held, uint64_t dropped, uint64_t delivered) {
+  std::lock_guard<std::mutex> lock(m_);
+  snap_.held = held;
+  snap_.dropped = dropped;
+  snap_.delivered = delivered;
+}
+
 namespace {
 
 using steady = std::chrono::steady_clock;
@@ -236,18 +243,20 @@ caf::behavior orbit_service_actor(caf::event_based_actor* self, std::shared_ptr<
           if (auto from = caf::actor_cast<caf::actor>(self->current_sender()))
             self->send(from, make_wire(st->orbit->node_id(),
                                        msg::ErrorReply{"link_overflow", what, kind}));
-          publish(*st);
+          st->orbit->publish_counters(st->held, st->dropped, st->delivered);
           return;
         }
         ++st->held;
         st->held_bytes += bytes;
         dq.q.push_back(Pending{self->current_sender(), std::move(dest), std::move(w)});
         schedule(self, *st, sat, dq);
+        st->orbit->publish_counters(st->held, st->dropped, st->delivered);
       },
       [st](flush_atom, const std::string& sat) {
         auto it = st->queues.find(sat);
         if (it != st->queues.end())
           flush(*st, it->second);
+        st->orbit->publish_counters(st->held, st->dropped, st->delivered);
       },
       [self, st](link_down_atom, const std::string& sat, bool down) {
         auto& dq = st->queues[sat];
@@ -256,7 +265,7 @@ caf::behavior orbit_service_actor(caf::event_based_actor* self, std::shared_ptr<
                  (down ? " forced down" : " restored"));
         if (!down)
           schedule(self, *st, sat, dq);
-        publish(*st);
+        st->orbit->publish_counters(st->held, st->dropped, st->delivered);
         return true;
       },
   };

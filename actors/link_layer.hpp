@@ -68,6 +68,8 @@ public:
 
   OrbitSnapshot snapshot() const;
   void publish(const OrbitSnapshot& s);
+  /// Updates only the link counters of the snapshot.
+  void publish_counters(uint64_t held, uint64_t dropped, uint64_t delivered);
 
   /// The service actor; set by the node before it listens.
   caf::actor service;
