@@ -38,7 +38,7 @@ void write_model(const std::string& path, const TrainJobResult& r) {
 }
 
 struct Args {
-  std::string config, timeout = "10s", out, metrics;
+  std::string config, timeout = "10s", out, metrics, ground_station;
   int log_every = 1;
   TrainJobOptions job;
 };
@@ -102,6 +102,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--log-every", a->log_every, "Print a line every N steps")->capture_default_str();
   cmd->add_option("--timeout", a->timeout, "Give up on a satellite after this long")
       ->capture_default_str();
+  cmd->add_option("--ground-station", a->ground_station,
+                  "With [orbit]: talk through this ground station (default: the file's first; "
+                  "none: directly)");
   auto* steps_opt = cmd->get_option("--steps");
   cmd->callback([a, resume, steps_opt] {
     auto c = load_or_fail(a->config);
@@ -125,6 +128,9 @@ void add_train_command(CLI::App& app) {
         fail("cannot write " + a->metrics, 2);
     }
     GroundStation ground(c);
+    if (!a->ground_station.empty())
+      if (auto g = ground.use_ground_station(a->ground_station); !g)
+        fail(g.error().message, 2);
     const auto t0 = std::chrono::steady_clock::now();
     cancel_requested = false;
     auto old_int = std::signal(SIGINT, on_signal);
