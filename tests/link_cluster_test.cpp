@@ -15,9 +15,12 @@
 // A partition is forced in the link layer (link_down): messages are held,
 // counted in the node's status, and delivered in order when it is lifted;
 // beyond [links] queue_limit_mib a message is refused with an ErrorReply.
+// The ground link: a status probe waits until its ground station has a
+// route to the satellite (time scale 60, `start` placed to open one ~8 s on).
 #include "actors/ground.hpp"
 #include "actors/wire_message.hpp"
 #include "core/local_cluster.hpp"
+#include "orbit/model.hpp"
 #include "tests/test_support.hpp"
 
 #include <algorithm>
@@ -208,4 +211,69 @@ TEST_F(LinkCluster, OverflowIsReportedNotLost) {
     ASSERT_TRUE(d);
     EXPECT_EQ(std::get<msg::DataChunk>(d->body).index, i);
   }
+}
+
+// The ground station reaches a satellite only through a route from a
+// satellite it sees: a probe waits for the route to open (time scale 60,
+// the file's `start` placed so that it opens ~8 s after the test begins).
+TEST(GroundLink, ProbesWaitForContact) {
+  TempDir dir("ground");
+  const std::string path = dir.path + "/ring.toml";
+  write_loopback_constellation(path, {"ground-test", 3, "sat-1", "sat-1", dir.path + "/data", 2});
+  const std::string orbit_text = "\n[orbit]\nwalker = \"53:10/1/0\"\naltitude_km = 2000\n"
+                                 "time_scale = 60\nepoch = \"2026-03-20T00:00:00Z\"\n"
+                                 "[links]\nmax_range_km = 8000\n"
+                                 "[[ground_station]]\nname = \"north\"\nlat = 60\nlon = 15.4\n";
+  {
+    std::ofstream f(path, std::ios::app);
+    f << orbit_text;
+  }
+  // When does the route from the station to sat-1 (slot 0) next open after
+  // being closed? Simulated seconds since the epoch.
+  orbit::ConstellationModel model(orbit::model_spec(load_constellation(path)));
+  double open_at = -1;
+  bool was_open = true;
+  for (double t = 0; t < 86400 && open_at < 0; t += 2) {
+    model.update(t);
+    const bool open = model.ground_route(0, 0).has_value();
+    if (open && !was_open && t > 300)
+      open_at = t;
+    was_open = open;
+  }
+  ASSERT_GT(open_at, 0) << "the station never sees the constellation";
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double start = std::floor(now + 8 - open_at / 60);
+  const double open_wall = start + open_at / 60; // 7-8 s from now
+  // `start` belongs to [orbit]: rewrite the file with it.
+  write_loopback_constellation(path, {"ground-test", 3, "sat-1", "sat-1", dir.path + "/data", 2});
+  {
+    std::ofstream f(path, std::ios::app);
+    std::string text = orbit_text;
+    text.replace(text.find("time_scale"), 0, "start = \"" + format_utc_time(start) + "\"\n");
+    f << text;
+  }
+  auto c = load_constellation(path);
+  ASSERT_TRUE(c.orbit && c.orbit->start_unix);
+  LocalCluster cluster(binary, path, c);
+  cluster.start(30s);
+  GroundStation ground(c);
+  EXPECT_EQ(ground.ground_station(), "north");
+  auto wall_now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  ASSERT_LT(wall_now() + 2.5, open_wall) << "the cluster took too long to start";
+  auto early = ground.probe_all(2s);
+  EXPECT_FALSE(early[0].up);
+  EXPECT_NE(early[0].error.find("out of contact"), std::string::npos) << early[0].error;
+  auto late = ground.probe_all(20s);
+  const double done = wall_now();
+  ASSERT_TRUE(late[0].up) << late[0].error;
+  EXPECT_GE(done, open_wall - 0.05) << "a probe passed before the route opened";
+  EXPECT_LT(done, open_wall + 3);
+  // Directly ("none"), no waiting at all.
+  ASSERT_TRUE(ground.use_ground_station("none").ok());
+  EXPECT_TRUE(ground.probe_all(5s)[0].up);
+  cluster.stop(5s);
 }
