@@ -316,6 +316,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
       st->waiting.pop_front();
       ++st->in_compute;
     }
+    report_busy(self, st->in_compute > 0 ? static_cast<int>(st->spec.threads) : 0);
   };
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <deque>
 #include <map>
+#include <set>
 
 namespace orbitrain {
 
@@ -45,11 +46,13 @@ void NodeOrbit::publish(const OrbitSnapshot& s) {
   snap_ = s;
 }
 
-void NodeOrbit::publish_counters(uint64_t held, uint64_t dropped, uint64_t delivered) {
+void NodeOrbit::publish_counters(uint64_t held, uint64_t dropped, uint64_t delivered,
+                                 uint64_t delivered_bytes) {
   std::lock_guard<std::mutex> lock(m_);
   snap_.held = held;
   snap_.dropped = dropped;
   snap_.delivered = delivered;
+  snap_.delivered_bytes = delivered_bytes;
 }
 
 namespace {
@@ -91,7 +94,10 @@ struct service_state {
   std::unique_ptr<orbit::SimClock> clock;
   double last_sim = 0, last_wall = 0, last_cpu = 0;
   std::map<std::string, DestQueue> queues;
-  uint64_t held_bytes = 0, held = 0, dropped = 0, delivered = 0;
+  uint64_t held_bytes = 0, held = 0, dropped = 0, delivered = 0, delivered_bytes = 0;
+  int reported_cores = 0; // what the node's worker says it keeps busy
+  std::set<caf::actor_addr> reporters;
+  double min_soc = 1, below_floor_s = 0;
   double queue_limit = 0; // bytes
 };
 
@@ -102,9 +108,10 @@ void integrate(service_state& st) {
   const double wall = steady_s();
   const double cpu = process_cpu_s();
   const double dt = sim - st.last_sim;
-  const double busy = st.last_wall > 0 && wall > st.last_wall
-                          ? std::max(0.0, (cpu - st.last_cpu) / (wall - st.last_wall))
-                          : 0;
+  const double sampled = st.last_wall > 0 && wall > st.last_wall
+                             ? std::max(0.0, (cpu - st.last_cpu) / (wall - st.last_wall))
+                             : 0;
+  const double busy = std::max(sampled, static_cast<double>(st.reported_cores));
   if (dt > 0) {
     const bool sun = st.model->sunlit(st.orbit->slot());
     const int whole = static_cast<int>(std::floor(busy));
@@ -112,6 +119,9 @@ void integrate(service_state& st) {
     if (frac > 0)
       st.battery->charge(dt * frac, sun, whole + 1);
     st.battery->charge(dt * (1 - frac), sun, whole);
+    if (st.battery->below_limit())
+      st.below_floor_s += dt;
+    st.min_soc = std::min(st.min_soc, st.battery->soc());
   }
   st.last_sim = sim;
   st.last_wall = wall;
@@ -135,6 +145,9 @@ void publish(service_state& st) {
   s.held = st.held;
   s.dropped = st.dropped;
   s.delivered = st.delivered;
+  s.delivered_bytes = st.delivered_bytes;
+  s.min_soc = std::min(st.min_soc, st.battery->soc());
+  s.below_floor_s = st.below_floor_s;
   st.orbit->publish(s);
 }
 
@@ -174,6 +187,7 @@ void flush(service_state& st, DestQueue& dq) {
   const double now = steady_s() + 2e-4; // timers fire a little early at times
   while (!dq.q.empty() && dq.q.front().scheduled && dq.q.front().due <= now) {
     auto& p = dq.q.front();
+    st.delivered_bytes += p.w.bytes.size();
     if (p.from)
       caf::send_as(caf::actor_cast<caf::actor>(p.from), p.dest, std::move(p.w));
     else
@@ -206,6 +220,10 @@ caf::behavior orbit_service_actor(caf::event_based_actor* self, std::shared_ptr<
   st->model->update(st->last_sim);
   integrate(*st);
   publish(*st);
+  self->set_down_handler([st](caf::down_msg& dm) {
+    if (st->reporters.erase(dm.source))
+      st->reported_cores = 0;
+  });
   self->delayed_send(self, tick_interval, tick_atom_v);
   return {
       [self, st](tick_atom) {
@@ -243,20 +261,27 @@ caf::behavior orbit_service_actor(caf::event_based_actor* self, std::shared_ptr<
           if (auto from = caf::actor_cast<caf::actor>(self->current_sender()))
             self->send(from, make_wire(st->orbit->node_id(),
                                        msg::ErrorReply{"link_overflow", what, kind}));
-          st->orbit->publish_counters(st->held, st->dropped, st->delivered);
+          st->orbit->publish_counters(st->held, st->dropped, st->delivered, st->delivered_bytes);
           return;
         }
         ++st->held;
         st->held_bytes += bytes;
         dq.q.push_back(Pending{self->current_sender(), std::move(dest), std::move(w)});
         schedule(self, *st, sat, dq);
-        st->orbit->publish_counters(st->held, st->dropped, st->delivered);
+        st->orbit->publish_counters(st->held, st->dropped, st->delivered, st->delivered_bytes);
+      },
+      [self, st](busy_atom, int32_t cores) {
+        // A worker that ends (or dies) is busy no more.
+        if (auto from = caf::actor_cast<caf::actor>(self->current_sender());
+            from && st->reporters.insert(from.address()).second)
+          self->monitor(from);
+        st->reported_cores = std::max(0, cores);
       },
       [st](flush_atom, const std::string& sat) {
         auto it = st->queues.find(sat);
         if (it != st->queues.end())
           flush(*st, it->second);
-        st->orbit->publish_counters(st->held, st->dropped, st->delivered);
+        st->orbit->publish_counters(st->held, st->dropped, st->delivered, st->delivered_bytes);
       },
       [self, st](link_down_atom, const std::string& sat, bool down) {
         auto& dq = st->queues[sat];
@@ -265,7 +290,7 @@ caf::behavior orbit_service_actor(caf::event_based_actor* self, std::shared_ptr<
                  (down ? " forced down" : " restored"));
         if (!down)
           schedule(self, *st, sat, dq);
-        st->orbit->publish_counters(st->held, st->dropped, st->delivered);
+        st->orbit->publish_counters(st->held, st->dropped, st->delivered, st->delivered_bytes);
         return true;
       },
   };
@@ -279,6 +304,12 @@ void link_send(caf::event_based_actor* self, const caf::actor& dest,
     return;
   }
   self->send(ctx.orbit->service, link_atom_v, dest, dest_satellite, std::move(w));
+}
+
+void report_busy(caf::event_based_actor* self, int cores) {
+  const auto& ctx = node_context(self->home_system());
+  if (ctx.orbit && ctx.orbit->service)
+    self->send(ctx.orbit->service, busy_atom_v, static_cast<int32_t>(cores));
 }
 
 caf::behavior link_test_actor(caf::event_based_actor* self) {

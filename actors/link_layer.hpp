@@ -52,6 +52,9 @@ struct OrbitSnapshot {
   bool in_contact = false;
   uint32_t links_up = 0;
   uint64_t held = 0, dropped = 0, delivered = 0;
+  uint64_t delivered_bytes = 0; // over ISLs, since the node started
+  double min_soc = 1;           // lowest state of charge since the node started
+  double below_floor_s = 0;     // simulated seconds spent below the depth-of-discharge floor
 };
 
 /// A node's orbit state shared between its actors (owned by the node's
@@ -69,7 +72,8 @@ public:
   OrbitSnapshot snapshot() const;
   void publish(const OrbitSnapshot& s);
   /// Updates only the link counters of the snapshot.
-  void publish_counters(uint64_t held, uint64_t dropped, uint64_t delivered);
+  void publish_counters(uint64_t held, uint64_t dropped, uint64_t delivered,
+                        uint64_t delivered_bytes);
 
   /// The service actor; set by the node before it listens.
   caf::actor service;
@@ -91,6 +95,11 @@ caf::behavior orbit_service_actor(caf::event_based_actor* self, std::shared_ptr<
 /// plain send without an orbit model or when the destination is this node.
 void link_send(caf::event_based_actor* self, const caf::actor& dest,
                const std::string& dest_satellite, wire w);
+
+/// Tells the node's orbit service that this node's worker keeps `cores`
+/// cores busy (0: idle). The battery is drawn for the larger of this and the
+/// CPU use the service samples. Nothing without an orbit model.
+void report_busy(caf::event_based_actor* self, int cores);
 
 /// Remotely spawnable as "link_test": lets a test (or an experiment) drive
 /// the link layer of the node it runs on.

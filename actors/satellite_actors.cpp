@@ -55,6 +55,9 @@ msg::NodeStatus make_status(caf::actor_system& sys, uint64_t nonce, uint32_t sup
     s.link_held = o.held;
     s.link_dropped = o.dropped;
     s.link_delivered = o.delivered;
+    s.link_bytes = o.delivered_bytes;
+    s.min_state_of_charge = o.min_soc;
+    s.below_floor_s = o.below_floor_s;
   }
   return s;
 }

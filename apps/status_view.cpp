@@ -91,7 +91,10 @@ nlohmann::json status_json(const std::string& constellation,
                       {"isl_up", s.links_up},
                       {"link_held", s.link_held},
                       {"link_dropped", s.link_dropped},
-                      {"link_delivered", s.link_delivered}};
+                      {"link_delivered", s.link_delivered},
+                      {"link_bytes", s.link_bytes},
+                      {"min_state_of_charge", s.min_state_of_charge},
+                      {"below_floor_s", s.below_floor_s}};
     } else {
       j["error"] = p.error;
     }

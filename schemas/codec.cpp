@@ -143,6 +143,9 @@ struct BodyWriter {
     o.setLinkHeld(m.link_held);
     o.setLinkDropped(m.link_dropped);
     o.setLinkDelivered(m.link_delivered);
+    o.setLinkBytes(m.link_bytes);
+    o.setMinStateOfCharge(m.min_state_of_charge);
+    o.setBelowFloorS(m.below_floor_s);
   }
   void operator()(const LoadReport& m) {
     auto o = b.initLoadReport();
@@ -491,6 +494,9 @@ Body read_body(wire::Envelope::Body::Reader b) {
       m.link_held = r.getLinkHeld();
       m.link_dropped = r.getLinkDropped();
       m.link_delivered = r.getLinkDelivered();
+      m.link_bytes = r.getLinkBytes();
+      m.min_state_of_charge = r.getMinStateOfCharge();
+      m.below_floor_s = r.getBelowFloorS();
     }
     return m;
   }

@@ -40,7 +40,8 @@ struct NodeStatus {
   double state_of_charge = 1;
   bool in_contact = true;
   uint32_t links_up = 0;
-  uint64_t link_held = 0, link_dropped = 0, link_delivered = 0;
+  uint64_t link_held = 0, link_dropped = 0, link_delivered = 0, link_bytes = 0;
+  double min_state_of_charge = 1, below_floor_s = 0;
 };
 
 struct LoadReport {

@@ -103,6 +103,12 @@ struct NodeStatus {
   # Messages the link layer refused because its queue was full.
   linkDelivered @23 :UInt64;
   # Messages the link layer delivered since the node started.
+  linkBytes @24 :UInt64;
+  # Bytes of those messages.
+  minStateOfCharge @25 :Float64;
+  # The lowest state of charge since the node started.
+  belowFloorS @26 :Float64;
+  # Simulated seconds the battery spent below its depth-of-discharge floor.
 }
 
 struct LoadReport {
