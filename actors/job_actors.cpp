@@ -1024,7 +1024,8 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     if (st->policy != orbit::Policy::aware || !st->model)
       return true;
     auto v = worker_views(*st, {});
-    return orbit::energy_allows(*st->model, st->power, v[i], st->model->time(), v[i].task_s,
+    return v[i].ps_latency < orbit::infinity &&
+           orbit::energy_allows(*st->model, st->power, v[i], st->model->time(), v[i].task_s,
                                 static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
   };
   auto keep_busy = [st, send_task, windows_of, no_worker_left, may_take] {

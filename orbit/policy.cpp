@@ -40,7 +40,8 @@ Choice choose_worker(Policy policy, const std::vector<WorkerView>& workers,
       continue;
     any_alive = true;
     const double d = workers[i].task_s > 0 ? workers[i].task_s : duration;
-    if (aware && !energy_allows(*model, power, workers[i], now, d, cores))
+    if (aware && (!energy_allows(*model, power, workers[i], now, d, cores) ||
+                  !(workers[i].ps_latency < infinity)))
       continue;
     live.push_back(i);
   }

@@ -5,9 +5,11 @@
 //          among equally loaded ones preferring one that holds the task's
 //          data: what the scheduler did before the orbit model.
 //   aware  the same, restricted to workers whose battery stays above the
-//          depth-of-discharge limit for the task (energy rule, below), and
-//          among the least loaded preferring, in this order, sunlight, a
-//          short latency to the parameter server, then the data.
+//          depth-of-discharge limit for the task (energy rule, below) and
+//          that have a route to the parameter server now (contact rule: a
+//          result could not leave otherwise), and among the least loaded
+//          preferring, in this order, sunlight, a short latency to the
+//          parameter server, then the data.
 //
 // Energy rule: a worker's satellite reported its state of charge at
 // simulated time t_r; the task would run for `duration` from now. The
@@ -55,6 +57,7 @@ bool energy_allows(const ConstellationModel& model, const PowerModel& power, con
 struct Choice {
   std::optional<size_t> worker; // index into the views
   bool energy_blocked = false;  // live workers exist, but none may take the task now
+                                // (energy or no route to the parameter server)
 };
 
 /// The worker for a task under `policy`. `model` may be null (no orbit

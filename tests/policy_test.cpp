@@ -83,6 +83,11 @@ TEST(SchedulerPolicy, AwareSkipsBreachAndPrefersSunAndNearness) {
   ws[2].load = 100;
   c = choose_worker(Policy::aware, ws, &m, p, t, 600, 1);
   EXPECT_EQ(*c.worker, 1u);
+  // No route to the parameter server: not eligible for the aware policy.
+  ws[1].ps_latency = infinity;
+  c = choose_worker(Policy::aware, ws, &m, p, t, 600, 1);
+  EXPECT_EQ(*c.worker, 2u);
+  ws[1].ps_latency = 0.020;
   // Sunlight before nearness.
   ws[2].load = 0;
   ws[2].sunlit = false;
