@@ -170,6 +170,7 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
     spec.eval_batches = o.eval_batches;
     spec.mode = o.mode;
     spec.staleness = o.staleness;
+    spec.scheduler_policy = o.scheduler_policy;
   } else {
     // Placeholders: the parameter server answers with the stored spec.
     spec.dataset = "?";
@@ -201,21 +202,31 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
     caf::anon_send_exit(*sched, caf::exit_reason::user_shutdown);
   };
   caf::scoped_actor self{sys};
+  // With a ground link every message to and from the satellites waits for a
+  // route through a satellite in contact (GroundStation::hold).
+  const auto contact_horizon = std::chrono::minutes(10);
+  auto hold = [&](const std::string& id, uint64_t bytes) -> std::optional<std::string> {
+    auto h = ground.hold(id, bytes, contact_horizon);
+    if (!h)
+      return h.error().message;
+    return std::nullopt;
+  };
   // The parameter server first: for a resumed job it holds the spec.
   {
-    std::optional<std::string> err;
-    self->request(*ps, std::chrono::seconds(60),
-                  caf::make_message(job_init_atom_v, make_wire("ground", spec, o.job_id), *sched,
-                                    workers, o.resume))
-        .receive(
-            [&](wire& w) {
-              auto e = open_wire(w);
-              if (e && std::holds_alternative<msg::JobSpec>(e->body))
-                spec = std::get<msg::JobSpec>(e->body);
-              else
-                err = setup_error(std::move(e)).value_or("unexpected reply");
-            },
-            [&](caf::error& e) { err = "set-up failed: " + sys.render(e); });
+    std::optional<std::string> err = hold(spec.parameter_server, 4096);
+    if (!err)
+      self->request(*ps, std::chrono::seconds(60),
+                    caf::make_message(job_init_atom_v, make_wire("ground", spec, o.job_id), *sched,
+                                      workers, o.resume))
+          .receive(
+              [&](wire& w) {
+                auto e = open_wire(w);
+                if (e && std::holds_alternative<msg::JobSpec>(e->body))
+                  spec = std::get<msg::JobSpec>(e->body);
+                else
+                  err = setup_error(std::move(e)).value_or("unexpected reply");
+              },
+              [&](caf::error& e) { err = "set-up failed: " + sys.render(e); });
     if (err) {
       stop_all();
       return make_error(o.resume ? Errc::not_found : Errc::unreachable,
@@ -228,7 +239,10 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
                       "job " + o.job_id + " ran on " + std::to_string(spec.workers.size()) +
                           " satellites, this constellation has " + std::to_string(workers.size()));
   }
-  auto ask_setup = [&](const caf::actor& to, caf::message m) -> std::optional<std::string> {
+  auto ask_setup = [&](const caf::actor& to, const std::string& id,
+                       caf::message m) -> std::optional<std::string> {
+    if (auto err = hold(id, 4096))
+      return err;
     std::optional<std::string> err;
     self->request(to, std::chrono::seconds(60), std::move(m))
         .receive([&](wire& w) { err = setup_error(open_wire(w)); },
@@ -237,13 +251,14 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
   };
   const wire spec_wire = make_wire("ground", spec, o.job_id);
   for (size_t i = 0; i < workers.size(); ++i)
-    if (auto err =
-            ask_setup(workers[i], caf::make_message(job_init_atom_v, spec_wire, *sched, *ps))) {
+    if (auto err = ask_setup(workers[i], c.satellites[i].id,
+                             caf::make_message(job_init_atom_v, spec_wire, *sched, *ps))) {
       stop_all();
       return make_error(Errc::unreachable, "worker on " + c.satellites[i].id + ": " + *err);
     }
-  if (auto err = ask_setup(*sched, caf::make_message(job_init_atom_v, spec_wire, *ps, workers,
-                                                     caf::actor_cast<caf::actor>(self)))) {
+  if (auto err = ask_setup(*sched, spec.scheduler,
+                           caf::make_message(job_init_atom_v, spec_wire, *ps, workers,
+                                             caf::actor_cast<caf::actor>(self)))) {
     stop_all();
     return make_error(Errc::unreachable, "scheduler: " + *err);
   }
@@ -252,7 +267,9 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
   // Losing the parameter server or the scheduler ends the job at once.
   self->monitor(*ps);
   self->monitor(*sched);
+  (void)hold(spec.parameter_server, 64);
   self->send(*ps, job_start_atom_v);
+  (void)hold(spec.scheduler, 64);
   self->send(*sched, job_start_atom_v);
 
   TrainJobResult result;
@@ -266,6 +283,7 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
   while (!finished && !failure) {
     self->receive(
         [&](wire& w) {
+          (void)hold(spec.scheduler, w.bytes.size()); // the way down
           auto e = open_wire(w);
           if (e)
             if (auto* d = std::get_if<msg::StepDone>(&e->body)) {
@@ -283,6 +301,7 @@ Result<TrainJobResult> run_training(GroundStation& ground, const TrainJobOptions
                   " was lost (" + sys.render(dm.reason) + "); continue with --resume " + o.job_id);
         },
         [&](job_end_atom, wire& w) {
+          (void)hold(spec.scheduler, w.bytes.size());
           auto e = open_wire(w);
           if (e && std::holds_alternative<msg::ErrorReply>(e->body))
             failure = make_error(Errc::unreachable,

@@ -26,6 +26,7 @@ struct TrainJobOptions {
   uint32_t micro_batches_per_step = 0; // 0: one per worker
   std::string mode = "sync";           // or "async"
   uint32_t staleness = 4;              // async: a gradient may lag at most this many versions
+  std::string scheduler_policy = "aware"; // or "load" (orbit/policy.hpp)
   std::string sampler = "random";
   std::string precision = "f32";
   uint32_t threads = 1;

@@ -1,6 +1,7 @@
 // Implementation of job_actors.hpp.
 #include "actors/job_actors.hpp"
 
+#include "actors/link_layer.hpp"
 #include "actors/runtime.hpp"
 #include "actors/satellite_actors.hpp"
 #include "actors/tensor_exchange.hpp"
@@ -11,6 +12,9 @@
 #include "compute/trainer.hpp"
 #include "core/log.hpp"
 #include "core/sysinfo.hpp"
+#include "orbit/clock.hpp"
+#include "orbit/model.hpp"
+#include "orbit/policy.hpp"
 #include "schemas/codec.hpp"
 #include "storage/hash_ring.hpp"
 #include "storage/sha256.hpp"
@@ -241,21 +245,22 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf
           h.task_id = task.task_id;
           h.frame_count = grad_frames;
           h.total_bytes = n * sizeof(float);
-          model->set_hooks(
-              {[&](size_t end) {
-                 const auto w0 = std::chrono::steady_clock::now();
-                 landing->take(v, end, model->params().data(), held->copied);
-                 waited += std::chrono::steady_clock::now() - w0;
-               },
-               [&](size_t begin) {
-                 for (size_t b = begin; b < unsent; b += frame_floats) {
-                   const size_t e = std::min(b + frame_floats, unsent);
-                   h.frame_index = frame++;
-                   self->send(ps, wire{msg::encode_flat_frame(id, job, h, "gradients", n, b,
-                                                              model->grads().data() + b, e - b)});
-                 }
-                 unsent = std::min(unsent, begin);
-               }});
+          model->set_hooks({[&](size_t end) {
+                              const auto w0 = std::chrono::steady_clock::now();
+                              landing->take(v, end, model->params().data(), held->copied);
+                              waited += std::chrono::steady_clock::now() - w0;
+                            },
+                            [&](size_t begin) {
+                              for (size_t b = begin; b < unsent; b += frame_floats) {
+                                const size_t e = std::min(b + frame_floats, unsent);
+                                h.frame_index = frame++;
+                                link_send(
+                                    self, ps, spec.parameter_server,
+                                    wire{msg::encode_flat_frame(id, job, h, "gradients", n, b,
+                                                                model->grads().data() + b, e - b)});
+                              }
+                              unsent = std::min(unsent, begin);
+                            }});
           model->zero_grad();
           r.loss = model->forward(x.data(), nullptr, y.data(), B, T);
           // Sync: a step is the mean of M micro-batches. Async: every
@@ -274,7 +279,7 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf
                                                                  t0 - waited)
                            .count();
         auto result = make_wire(id, r, job);
-        self->send(ps, result);
+        link_send(self, ps, spec.parameter_server, result);
         self->send(worker, task_done_atom_v, std::move(result));
       },
   };
@@ -307,6 +312,15 @@ wire load_report(caf::event_based_actor* self, const worker_state& st) {
   r.rss_bytes = host.process_rss;
   r.mem_available_bytes = host.mem_available;
   r.param_version = st.version == UINT64_MAX ? 0 : st.version;
+  // With an orbit model: the satellite's charge, sunlight and contact.
+  if (const auto& orb = node_context(self->home_system()).orbit) {
+    const auto snap = orb->snapshot();
+    r.has_energy = true;
+    r.state_of_charge = snap.state_of_charge;
+    r.sunlit = snap.sunlit;
+    r.in_contact = snap.in_contact;
+    r.sim_time_s = snap.sim_time_s;
+  }
   return make_wire(me(self), r, st.job);
 }
 
@@ -332,6 +346,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
       st->waiting.pop_front();
       ++st->in_compute;
     }
+    report_busy(self, st->in_compute > 0 ? static_cast<int>(st->spec.threads) : 0);
   };
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
@@ -419,7 +434,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
         }
       },
       [self, st, dispatch](task_done_atom, const wire& result) {
-        self->send(st->scheduler, result);
+        link_send(self, st->scheduler, st->spec.scheduler, result);
         if (st->in_compute > 0)
           --st->in_compute;
         ++st->tasks_done;
@@ -432,13 +447,13 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
             st->awaiting_params = st->spec.mode == "async" && r->error_message.empty() &&
                                   st->version == r->param_version;
           }
-        self->send(st->scheduler, load_report(self, *st));
+        link_send(self, st->scheduler, st->spec.scheduler, load_report(self, *st));
         dispatch();
       },
       // Every few seconds, and with every result: the worker's load.
       [self, st](tick_atom) {
         if (st->scheduler)
-          self->send(st->scheduler, load_report(self, *st));
+          link_send(self, st->scheduler, st->spec.scheduler, load_report(self, *st));
         self->delayed_send(self, std::chrono::seconds(3), tick_atom_v);
       },
   };
@@ -629,6 +644,14 @@ double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
+// The satellite of worker `w` (for the link layer).
+std::string worker_satellite(const ps_state& st, const caf::actor& w) {
+  for (size_t i = 0; i < st.workers.size() && i < st.spec.workers.size(); ++i)
+    if (st.workers[i] == w)
+      return st.spec.workers[i];
+  return {};
+}
+
 void count_task(ps_state& st, const std::string& worker) {
   for (size_t i = 0; i < st.spec.workers.size(); ++i)
     if (st.spec.workers[i] == worker)
@@ -661,7 +684,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
       auto m = param_message(st->version, st->step, b, std::min(n, b + frame_floats));
       for (const auto& w : to) {
         st->bytes_out += m.get_as<wire>(0).bytes.size();
-        self->send(w, m);
+        link_send(self, w, worker_satellite(*st, w), m);
       }
     }
   };
@@ -672,7 +695,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
       auto m = param_message(st->version + 1, st->step + 1, b, e);
       for (const auto& w : to) {
         st->bytes_out += m.get_as<wire>(0).bytes.size();
-        self->send(w, m);
+        link_send(self, w, worker_satellite(*st, w), m);
       }
     });
   };
@@ -719,7 +742,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
     done.staleness = static_cast<uint32_t>(lag);
     done.step_ms = step_ms;
     after_step(self, *st, done);
-    self->send(st->scheduler, make_wire(me(self), done, st->job));
+    link_send(self, st->scheduler, st->spec.scheduler, make_wire(me(self), done, st->job));
   };
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
@@ -907,7 +930,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         st->tokens = 0;
         st->incoming.clear();
         after_step(self, *st, done);
-        self->send(st->scheduler, make_wire(me(self), done, st->job));
+        link_send(self, st->scheduler, st->spec.scheduler, make_wire(me(self), done, st->job));
       },
   };
 }
@@ -944,7 +967,61 @@ struct scheduler_state {
   uint32_t reassigned = 0;
   uint64_t next_index = 0; // async: the next micro-batch to draw
   bool ended = false;
+  // Energy- and contact-aware scheduling (orbit/policy.hpp); the model is
+  // this scheduler's own (one owner), null without [orbit].
+  orbit::Policy policy = orbit::Policy::aware;
+  std::unique_ptr<orbit::ConstellationModel> model;
+  std::unique_ptr<orbit::SimClock> clock;
+  orbit::PowerModel power;
+  std::vector<int> slots; // per worker
+  int ps_slot = -1;
+  double model_wall = -1; // steady seconds of the model's last update
+  struct parked_task {
+    uint32_t step, micro_batch;
+    std::vector<uint64_t> starts;
+  };
+  std::vector<parked_task> parked; // no worker may take them now (energy rule)
+  uint64_t energy_deferrals = 0;
 };
+
+const orbit::SystemWallClock scheduler_wall;
+
+// What the scheduler knows of each worker, for orbit::choose_worker; moves
+// its model to the simulated now (at most every 100 ms).
+std::vector<orbit::WorkerView> worker_views(scheduler_state& st,
+                                            const std::vector<std::string>& owners) {
+  std::vector<orbit::WorkerView> v(st.workers.size());
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (st.model && wall - st.model_wall > 0.1) {
+    st.model->update(st.clock->now());
+    st.model_wall = wall;
+  }
+  double known_ms = 0;
+  for (const auto& r : st.reports)
+    known_ms = std::max(known_ms, r.step_time_ms);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const auto& r = st.reports[i];
+    auto& w = v[i];
+    w.alive = st.alive[i];
+    w.load = st.load[i] * std::max(1.0, r.step_time_ms);
+    w.holds_data = std::find(owners.begin(), owners.end(), st.spec.workers[i]) != owners.end();
+    if (!st.model)
+      continue;
+    w.has_energy = r.has_energy;
+    w.slot = st.slots[i];
+    w.soc = r.state_of_charge;
+    w.report_time = r.sim_time_s;
+    w.sunlit = r.sunlit;
+    w.ps_latency =
+        w.slot >= 0 && st.ps_slot >= 0 ? st.model->latency(w.slot, st.ps_slot) : orbit::infinity;
+    // A task's expected duration: the worker's task time (the slowest
+    // known before its first report, 1 s before any), in simulated time.
+    const double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
+    w.task_s = ms / 1000 * st.clock->time_scale();
+  }
+  return v;
+}
 
 // Async: tasks kept in flight per live worker (one computing, one queued so
 // the worker never waits for the scheduler).
@@ -957,15 +1034,12 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
   auto st = std::make_shared<scheduler_state>();
   // The least loaded live worker, preferring one that holds the chunk where
   // the task's first window starts. Loads live in a small ordered set.
-  auto choose = [st](uint64_t first_start) -> std::optional<size_t> {
-    // Priority by expected time to finish what a worker already has: tasks
-    // outstanding times its reported task time (1 ms when not yet known).
-    std::set<std::pair<double, size_t>> by_load;
-    for (size_t i = 0; i < st->workers.size(); ++i)
-      if (st->alive[i])
-        by_load.insert({st->load[i] * std::max(1.0, st->reports[i].step_time_ms), i});
-    if (by_load.empty())
-      return std::nullopt;
+  // Priority by expected time to finish what a worker already has: tasks
+  // outstanding times its reported task time (1 ms when not yet known); the
+  // aware policy drops workers the energy rule forbids (*blocked: some are
+  // alive, none may take it) and prefers sunlight and nearness to the
+  // parameter server (orbit/policy.hpp).
+  auto choose = [st](uint64_t first_start, bool* blocked) -> std::optional<size_t> {
     uint64_t off = 0;
     size_t chunk = 0;
     while (chunk + 1 < st->manifest.chunk_sizes.size() &&
@@ -973,19 +1047,22 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
       off += st->manifest.chunk_sizes[chunk++];
     auto owners = st->ring->owners(st->manifest.chunk_hashes[chunk],
                                    std::max<uint32_t>(1, st->manifest.replicas));
-    const double least = by_load.begin()->first;
-    for (const auto& [load, i] : by_load) {
-      if (load > least)
-        break;
-      if (std::find(owners.begin(), owners.end(), st->spec.workers[i]) != owners.end())
-        return i;
-    }
-    return by_load.begin()->second;
+    auto c = orbit::choose_worker(st->policy, worker_views(*st, owners), st->model.get(), st->power,
+                                  st->model ? st->model->time() : 0, 0,
+                                  static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
+    *blocked = c.energy_blocked;
+    return c.worker;
   };
   // Sends a task to `to`, or to the best worker for it.
   auto send_task = [self, st, choose](uint32_t step, uint32_t mb, std::vector<uint64_t> starts,
                                       std::optional<size_t> to = std::nullopt) {
-    auto w = to ? to : choose(starts.front());
+    bool blocked = false;
+    auto w = to ? to : choose(starts.front(), &blocked);
+    if (!w && blocked) { // held until a worker may take it (retried every tick)
+      ++st->energy_deferrals;
+      st->parked.push_back({step, mb, std::move(starts)});
+      return true;
+    }
     if (!w)
       return false;
     const uint64_t id = st->next_task++;
@@ -1002,7 +1079,8 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     st->outstanding[id] =
         task_info{step, mb, *w, std::move(starts), std::chrono::steady_clock::now()};
     ++st->load[*w];
-    self->send(st->workers[*w], make_wire(me(self), std::move(t), st->job));
+    link_send(self, st->workers[*w], st->spec.workers[*w],
+              make_wire(me(self), std::move(t), st->job));
     return true;
   };
   // The windows of micro-batch `index` (s*M + k for micro-batch k of step s
@@ -1033,7 +1111,15 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
   };
   // Async: keeps every live worker supplied with tasks: a worker that waits
   // for a task would compute on parameters older than it needs to.
-  auto keep_busy = [st, send_task, windows_of, no_worker_left] {
+  auto may_take = [st](size_t i) {
+    if (st->policy != orbit::Policy::aware || !st->model)
+      return true;
+    auto v = worker_views(*st, {});
+    return v[i].ps_latency < orbit::infinity &&
+           orbit::energy_allows(*st->model, st->power, v[i], st->model->time(), v[i].task_s,
+                                static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
+  };
+  auto keep_busy = [st, send_task, windows_of, no_worker_left, may_take] {
     if (st->ended)
       return;
     if (std::find(st->alive.begin(), st->alive.end(), true) == st->alive.end()) {
@@ -1041,10 +1127,19 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
       return;
     }
     for (size_t i = 0; i < st->workers.size(); ++i)
-      while (st->alive[i] && st->load[i] < async_tasks_per_worker) {
+      while (st->alive[i] && st->load[i] < async_tasks_per_worker && may_take(i)) {
         const uint64_t index = st->next_index++;
         send_task(0, static_cast<uint32_t>(index), windows_of(index), i);
       }
+  };
+  // Tasks the energy rule held back: tried again on every tick and load report.
+  auto retry_parked = [st, send_task, keep_busy] {
+    auto parked = std::move(st->parked);
+    st->parked.clear();
+    for (auto& t : parked)
+      send_task(t.step, t.micro_batch, std::move(t.starts));
+    if (st->spec.mode == "async")
+      keep_busy();
   };
   auto reassign = [st, send_task, no_worker_left](uint64_t id) {
     auto it = st->outstanding.find(id);
@@ -1100,6 +1195,18 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           ids.push_back(s.id);
         st->ring = std::make_unique<HashRing>(ids);
         st->rng = std::make_unique<cp::Rng>(st->spec.seed);
+        st->policy = orbit::parse_policy(st->spec.scheduler_policy).value_or(orbit::Policy::aware);
+        if (ctx.orbit) { // the scheduler's own model, for the energy rule and latencies
+          const auto& file = ctx.orbit->file();
+          st->model = std::make_unique<orbit::ConstellationModel>(orbit::model_spec(file));
+          st->ps_slot = ctx.orbit->slot_of(st->spec.parameter_server);
+          for (const auto& id : st->spec.workers)
+            st->slots.push_back(ctx.orbit->slot_of(id));
+          st->model->set_targets({st->ps_slot});
+          st->clock = std::make_unique<orbit::SimClock>(
+              scheduler_wall, file.orbit->start(), file.orbit->time_scale, file.orbit->epoch_unix);
+          st->power = orbit::power_model(file.energy);
+        }
         st->train_len = st->manifest.total_bytes * 9 / 10;
         auto rp = self->make_response_promise<wire>();
         std::vector<std::string> peers = st->spec.workers;
@@ -1133,7 +1240,9 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         }
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
       },
-      [self, st, reassign](tick_atom) {
+      [self, st, reassign, retry_parked](tick_atom) {
+        if (st->model && !st->ended)
+          retry_parked();
         const auto now = std::chrono::steady_clock::now();
         std::vector<uint64_t> late;
         for (const auto& [id, t] : st->outstanding)
@@ -1143,7 +1252,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           reassign(id);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
       },
-      [self, st, issue_step, reassign, keep_busy](const wire& w) {
+      [self, st, issue_step, reassign, keep_busy, retry_parked](const wire& w) {
         auto env = open_wire(w);
         if (!env) {
           log_warn("scheduler: malformed message: " + env.error().message);
@@ -1153,6 +1262,8 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           for (size_t i = 0; i < st->spec.workers.size(); ++i)
             if (st->spec.workers[i] == lr->worker)
               st->reports[i] = *lr;
+          if (st->model && !st->ended && (!st->parked.empty() || st->spec.mode == "async"))
+            retry_parked();
           return;
         }
         if (auto* r = std::get_if<msg::TaskResult>(&env->body)) {

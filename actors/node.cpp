@@ -1,6 +1,7 @@
 // Implementation of node.hpp.
 #include "actors/node.hpp"
 
+#include "actors/link_layer.hpp"
 #include "actors/runtime.hpp"
 #include "actors/satellite_actors.hpp"
 #include "actors/store_actor.hpp"
@@ -40,10 +41,19 @@ int run_satellite(const Constellation& c, const std::string& node_id) {
     caf::actor_system sys{*cfg};
     auto sup = sys.spawn(supervisor_actor);
     register_supervisor(sys, sup);
+    // With an orbit model: the node's orbit service and link layer, before
+    // anyone can spawn an actor here.
+    caf::actor orbit_service;
+    if (cfg->orbit) {
+      orbit_service = sys.spawn(orbit_service_actor, cfg->orbit);
+      cfg->orbit->service = orbit_service;
+    }
     auto port = sys.middleman().open(sat->port, sat->host.c_str(), true);
     if (!port) {
       log_error("cannot listen on " + sat->address() + ": " + sys.render(port.error()));
       caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+      if (orbit_service)
+        caf::anon_send_exit(orbit_service, caf::exit_reason::user_shutdown);
       return 2;
     }
     auto store = Store::open(sat->data_dir);
@@ -51,6 +61,8 @@ int run_satellite(const Constellation& c, const std::string& node_id) {
       log_error(store.error().message);
       sys.middleman().close(*port);
       caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+      if (orbit_service)
+        caf::anon_send_exit(orbit_service, caf::exit_reason::user_shutdown);
       return 2;
     }
     std::shared_ptr<Store> shared_store = std::move(*store);
@@ -73,7 +85,11 @@ int run_satellite(const Constellation& c, const std::string& node_id) {
       stopper->monitor(store_service);
       caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(store_service, caf::exit_reason::user_shutdown);
-      for (int i = 0; i < 2; ++i)
+      if (orbit_service) {
+        stopper->monitor(orbit_service);
+        caf::anon_send_exit(orbit_service, caf::exit_reason::user_shutdown);
+      }
+      for (int i = 0; i < (orbit_service ? 3 : 2); ++i)
         stopper->receive([](caf::down_msg&) {},
                          caf::after(std::chrono::seconds(5)) >>
                              [] { log_warn("an actor did not stop within 5 s"); });

@@ -2,6 +2,7 @@
 #include "actors/runtime.hpp"
 
 #include "actors/job_actors.hpp"
+#include "actors/link_layer.hpp"
 #include "actors/satellite_actors.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/wire_message.hpp"
@@ -32,6 +33,9 @@ std::unique_ptr<orbitrain_config> make_caf_config(const Constellation& c, System
     cfg->add_actor_type("worker", job_worker_actor);
     cfg->add_actor_type("ps", job_ps_actor);
     cfg->add_actor_type("scheduler", job_scheduler_actor);
+    cfg->add_actor_type("link_test", link_test_actor);
+    if (c.orbit && c.find(node_id))
+      cfg->orbit = std::make_shared<NodeOrbit>(c, node_id);
   }
   return cfg;
 }

@@ -18,6 +18,7 @@ class actor_system;
 namespace orbitrain {
 
 class Store;
+class NodeOrbit;
 
 /// The actor system config of every orbitrain process.
 class orbitrain_config : public caf::actor_system_config {
@@ -27,6 +28,9 @@ public:
   /// The satellite's store, set by the node once it is open (null on the
   /// ground, and for a moment while a node starts).
   std::shared_ptr<Store> store;
+  /// The node's orbit state and link layer; null without [orbit] (and on
+  /// the ground): then link_send() is a plain send.
+  std::shared_ptr<NodeOrbit> orbit;
 };
 
 enum class SystemRole {

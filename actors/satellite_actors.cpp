@@ -1,6 +1,7 @@
 // Implementation of satellite_actors.hpp.
 #include "actors/satellite_actors.hpp"
 
+#include "actors/link_layer.hpp"
 #include "actors/runtime.hpp"
 #include "actors/wire_message.hpp"
 #include "core/log.hpp"
@@ -40,6 +41,24 @@ msg::NodeStatus make_status(caf::actor_system& sys, uint64_t nonce, uint32_t sup
   s.rss_bytes = host.process_rss;
   s.mem_total_bytes = host.mem_total;
   s.mem_available_bytes = host.mem_available;
+  if (ctx.orbit) {
+    const auto o = ctx.orbit->snapshot();
+    s.has_orbit = true;
+    s.sim_time_s = o.sim_time_s;
+    s.lat_deg = o.lat_deg;
+    s.lon_deg = o.lon_deg;
+    s.alt_km = o.alt_km;
+    s.sunlit = o.sunlit;
+    s.state_of_charge = o.state_of_charge;
+    s.in_contact = o.in_contact;
+    s.links_up = o.links_up;
+    s.link_held = o.held;
+    s.link_dropped = o.dropped;
+    s.link_delivered = o.delivered;
+    s.link_bytes = o.delivered_bytes;
+    s.min_state_of_charge = o.min_soc;
+    s.below_floor_s = o.below_floor_s;
+  }
   return s;
 }
 

@@ -156,16 +156,23 @@ void add_status(CLI::App& app) {
   auto config = std::make_shared<std::string>();
   auto timeout = std::make_shared<std::string>("3s");
   auto json = std::make_shared<bool>(false);
+  auto station = std::make_shared<std::string>();
   cmd->add_option("--config,-c", *config, "Constellation file")->required();
   cmd->add_option("--timeout", *timeout, "Give up on a satellite after this long")
       ->capture_default_str();
   cmd->add_flag("--json", *json, "Print JSON instead of a table");
-  cmd->callback([config, timeout, json] {
+  cmd->add_option("--ground-station", *station,
+                  "With [orbit]: probe through this ground station, only in contact (default: "
+                  "the file's first; none: directly)");
+  cmd->callback([config, timeout, json, station] {
     auto c = load_or_fail(*config);
     auto t = duration_or_fail(*timeout, "--timeout");
     std::vector<SatelliteProbe> probes;
     {
       GroundStation ground(c);
+      if (!station->empty())
+        if (auto g = ground.use_ground_station(*station); !g)
+          fail(g.error().message, 2);
       probes = ground.probe_all(t);
     }
     if (*json)

@@ -40,6 +40,24 @@ std::string status_table(const std::vector<SatelliteProbe>& probes) {
                        s.supervised_actors, fmt::format("{:.2f}/{}", s.load1, s.cpu_count),
                        human_bytes(s.rss_bytes), human_bytes(s.mem_available_bytes));
   }
+  // With an orbit model: where each satellite is and how it fares.
+  bool orbit = false;
+  for (const auto& p : probes)
+    orbit = orbit || (p.up && p.status.has_orbit);
+  if (!orbit)
+    return out;
+  out +=
+      fmt::format("\n{:<12} {:>8} {:>9} {:>8} {:<8} {:>6} {:<8} {:>7} {:>6} {:>8}\n", "SATELLITE",
+                  "LAT", "LON", "ALT", "SUN", "CHARGE", "GROUND", "ISL UP", "HELD", "DROPPED");
+  for (const auto& p : probes) {
+    if (!p.up || !p.status.has_orbit)
+      continue;
+    const auto& s = p.status;
+    out += fmt::format(
+        "{:<12} {:>8.2f} {:>9.2f} {:>6.0f}km {:<8} {:>5.1f}% {:<8} {:>7} {:>6} {:>8}\n", p.id,
+        s.lat_deg, s.lon_deg, s.alt_km, s.sunlit ? "sunlit" : "eclipse", 100 * s.state_of_charge,
+        s.in_contact ? "contact" : "-", s.links_up, s.link_held, s.link_dropped);
+  }
   return out;
 }
 
@@ -62,6 +80,21 @@ nlohmann::json status_json(const std::string& constellation,
       j["mem_total_bytes"] = s.mem_total_bytes;
       j["mem_available_bytes"] = s.mem_available_bytes;
       j["round_trip_ms"] = p.round_trip_ms;
+      if (s.has_orbit)
+        j["orbit"] = {{"sim_time_s", s.sim_time_s},
+                      {"lat_deg", s.lat_deg},
+                      {"lon_deg", s.lon_deg},
+                      {"alt_km", s.alt_km},
+                      {"sunlit", s.sunlit},
+                      {"state_of_charge", s.state_of_charge},
+                      {"in_contact", s.in_contact},
+                      {"isl_up", s.links_up},
+                      {"link_held", s.link_held},
+                      {"link_dropped", s.link_dropped},
+                      {"link_delivered", s.link_delivered},
+                      {"link_bytes", s.link_bytes},
+                      {"min_state_of_charge", s.min_state_of_charge},
+                      {"below_floor_s", s.below_floor_s}};
     } else {
       j["error"] = p.error;
     }

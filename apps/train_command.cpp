@@ -39,7 +39,7 @@ void write_model(const std::string& path, const TrainJobResult& r) {
 }
 
 struct Args {
-  std::string config, timeout = "10s", out, metrics;
+  std::string config, timeout = "10s", out, metrics, ground_station;
   int log_every = 1;
   TrainJobOptions job;
 };
@@ -72,6 +72,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--staleness", j.staleness,
                   "Async: refuse gradients computed on parameters more than S versions old")
       ->capture_default_str();
+  cmd->add_option("--scheduler", j.scheduler_policy,
+                  "aware (never below the battery's depth-of-discharge limit; prefers sunlit "
+                  "satellites close to the parameter server) or load (load only); the same "
+                  "without [orbit]")
+      ->check(CLI::IsMember({"aware", "load"}))
+      ->capture_default_str();
   cmd->add_option("--sampler", j.sampler, "random or sequential windows, as train-local")
       ->capture_default_str();
   cmd->add_option("--precision", j.precision, "f32 or bf16 matmuls")->capture_default_str();
@@ -97,6 +103,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--log-every", a->log_every, "Print a line every N steps")->capture_default_str();
   cmd->add_option("--timeout", a->timeout, "Give up on a satellite after this long")
       ->capture_default_str();
+  cmd->add_option("--ground-station", a->ground_station,
+                  "With [orbit]: talk through this ground station (default: the file's first; "
+                  "none: directly)");
   auto* steps_opt = cmd->get_option("--steps");
   cmd->callback([a, resume, steps_opt] {
     auto c = load_or_fail(a->config);
@@ -120,6 +129,9 @@ void add_train_command(CLI::App& app) {
         fail("cannot write " + a->metrics, 2);
     }
     GroundStation ground(c);
+    if (!a->ground_station.empty())
+      if (auto g = ground.use_ground_station(a->ground_station); !g)
+        fail(g.error().message, 2);
     const auto t0 = std::chrono::steady_clock::now();
     cancel_requested = false;
     auto old_int = std::signal(SIGINT, on_signal);

@@ -374,7 +374,7 @@ void check_orbit(Checker& c, const toml::table& root, Constellation& out,
                  const std::vector<const toml::node*>& slot_nodes) {
   if (const toml::table* o = c.table(root, "", "orbit")) {
     const int tl = line_of(*o);
-    c.only_keys(*o, "orbit", {"walker", "altitude_km", "epoch", "time_scale", "j2"});
+    c.only_keys(*o, "orbit", {"walker", "altitude_km", "epoch", "start", "time_scale", "j2"});
     OrbitSettings orbit;
     bool valid = true;
     auto walker = c.string(*o, tl, "orbit", "walker", true);
@@ -393,7 +393,11 @@ void check_orbit(Checker& c, const toml::table& root, Constellation& out,
     } else {
       valid = false;
     }
-    if (const toml::node* e = o->get("epoch")) {
+    // A UTC instant: an ISO-8601 string or a TOML date-time with an offset.
+    auto utc_key = [&](const char* key) -> std::optional<double> {
+      const toml::node* e = o->get(key);
+      if (!e)
+        return std::nullopt;
       std::optional<double> t;
       if (e->is_string()) {
         t = parse_utc_time(e->as_string()->get());
@@ -406,12 +410,14 @@ void check_orbit(Checker& c, const toml::table& root, Constellation& out,
             t = *base - dt.offset->minutes * 60.0;
         }
       }
-      if (t)
-        orbit.epoch_unix = *t;
-      else
-        c.add(line_of(*e), "orbit.epoch",
+      if (!t)
+        c.add(line_of(*e), std::string("orbit.") + key,
               "expected an ISO-8601 UTC time such as \"2026-03-20T03:06:00Z\"");
-    }
+      return t;
+    };
+    if (auto t = utc_key("epoch"))
+      orbit.epoch_unix = *t;
+    orbit.start_unix = utc_key("start");
     if (auto s = c.number(*o, tl, "orbit", "time_scale", false, 1e-6, 1e6))
       orbit.time_scale = *s;
     if (auto j2 = c.boolean(*o, tl, "orbit", "j2"))

@@ -82,6 +82,12 @@ struct OrbitSettings {
   double epoch_unix = 946728000; // UTC seconds since 1970; default J2000 (2000-01-01T12:00:00Z)
   double time_scale = 1;         // simulated seconds per wall second
   bool j2 = false;               // secular J2 drift of the node and the argument of latitude
+  /// The wall-clock instant (UTC seconds since 1970) at which simulated time
+  /// is at the epoch. Every process of the constellation reads it from the
+  /// same file, so all agree on the simulated time. Unset: the epoch itself
+  /// (at time scale 1 the simulation then runs on real UTC time).
+  std::optional<double> start_unix;
+  double start() const { return start_unix ? *start_unix : epoch_unix; }
 };
 
 /// [links]: the inter-satellite and ground link model.

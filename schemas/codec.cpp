@@ -132,6 +132,21 @@ struct BodyWriter {
     o.setRssBytes(m.rss_bytes);
     o.setMemTotalBytes(m.mem_total_bytes);
     o.setMemAvailableBytes(m.mem_available_bytes);
+    o.setHasOrbit(m.has_orbit);
+    o.setSimTimeS(m.sim_time_s);
+    o.setLatDeg(m.lat_deg);
+    o.setLonDeg(m.lon_deg);
+    o.setAltKm(m.alt_km);
+    o.setSunlit(m.sunlit);
+    o.setStateOfCharge(m.state_of_charge);
+    o.setInContact(m.in_contact);
+    o.setLinksUp(m.links_up);
+    o.setLinkHeld(m.link_held);
+    o.setLinkDropped(m.link_dropped);
+    o.setLinkDelivered(m.link_delivered);
+    o.setLinkBytes(m.link_bytes);
+    o.setMinStateOfCharge(m.min_state_of_charge);
+    o.setBelowFloorS(m.below_floor_s);
   }
   void operator()(const LoadReport& m) {
     auto o = b.initLoadReport();
@@ -143,6 +158,11 @@ struct BodyWriter {
     o.setRssBytes(m.rss_bytes);
     o.setMemAvailableBytes(m.mem_available_bytes);
     o.setParamVersion(m.param_version);
+    o.setHasEnergy(m.has_energy);
+    o.setStateOfCharge(m.state_of_charge);
+    o.setSunlit(m.sunlit);
+    o.setInContact(m.in_contact);
+    o.setSimTimeS(m.sim_time_s);
   }
   void operator()(const DataChunk& m) {
     auto o = b.initDataChunk();
@@ -262,6 +282,7 @@ struct BodyWriter {
     o.setEvalBatches(m.eval_batches);
     o.setMode(m.mode);
     o.setStaleness(m.staleness);
+    o.setSchedulerPolicy(m.scheduler_policy);
   }
   void operator()(const StepDone& m) {
     auto o = b.initStepDone();
@@ -461,6 +482,23 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.rss_bytes = r.getRssBytes();
     m.mem_total_bytes = r.getMemTotalBytes();
     m.mem_available_bytes = r.getMemAvailableBytes();
+    m.has_orbit = r.getHasOrbit();
+    if (m.has_orbit) {
+      m.sim_time_s = r.getSimTimeS();
+      m.lat_deg = r.getLatDeg();
+      m.lon_deg = r.getLonDeg();
+      m.alt_km = r.getAltKm();
+      m.sunlit = r.getSunlit();
+      m.state_of_charge = r.getStateOfCharge();
+      m.in_contact = r.getInContact();
+      m.links_up = r.getLinksUp();
+      m.link_held = r.getLinkHeld();
+      m.link_dropped = r.getLinkDropped();
+      m.link_delivered = r.getLinkDelivered();
+      m.link_bytes = r.getLinkBytes();
+      m.min_state_of_charge = r.getMinStateOfCharge();
+      m.below_floor_s = r.getBelowFloorS();
+    }
     return m;
   }
   case wire::Envelope::Body::LOAD_REPORT: {
@@ -476,6 +514,13 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.rss_bytes = r.getRssBytes();
     m.mem_available_bytes = r.getMemAvailableBytes();
     m.param_version = r.getParamVersion();
+    m.has_energy = r.getHasEnergy();
+    if (m.has_energy) {
+      m.state_of_charge = r.getStateOfCharge();
+      m.sunlit = r.getSunlit();
+      m.in_contact = r.getInContact();
+      m.sim_time_s = r.getSimTimeS();
+    }
     return m;
   }
   case wire::Envelope::Body::DATA_CHUNK: {
@@ -627,6 +672,10 @@ Body read_body(wire::Envelope::Body::Reader b) {
     if (m.mode != "sync" && m.mode != "async")
       fail(Errc::malformed_message, "jobSpec.mode must be sync or async, not '" + m.mode + "'");
     m.staleness = r.getStaleness();
+    m.scheduler_policy = r.hasSchedulerPolicy() ? text(r.getSchedulerPolicy()) : "aware";
+    if (m.scheduler_policy != "aware" && m.scheduler_policy != "load")
+      fail(Errc::malformed_message,
+           "jobSpec.schedulerPolicy must be aware or load, not '" + m.scheduler_policy + "'");
     return m;
   }
   case wire::Envelope::Body::STEP_DONE: {

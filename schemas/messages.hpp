@@ -32,6 +32,16 @@ struct NodeStatus {
   uint64_t rss_bytes = 0;
   uint64_t mem_total_bytes = 0;
   uint64_t mem_available_bytes = 0;
+  // With an orbit model (has_orbit):
+  bool has_orbit = false;
+  double sim_time_s = 0;
+  double lat_deg = 0, lon_deg = 0, alt_km = 0;
+  bool sunlit = true;
+  double state_of_charge = 1;
+  bool in_contact = true;
+  uint32_t links_up = 0;
+  uint64_t link_held = 0, link_dropped = 0, link_delivered = 0, link_bytes = 0;
+  double min_state_of_charge = 1, below_floor_s = 0;
 };
 
 struct LoadReport {
@@ -43,6 +53,12 @@ struct LoadReport {
   uint64_t rss_bytes = 0;
   uint64_t mem_available_bytes = 0;
   uint64_t param_version = 0;
+  // With an orbit model (has_energy):
+  bool has_energy = false;
+  double state_of_charge = 1;
+  bool sunlit = true;
+  bool in_contact = true;
+  double sim_time_s = 0;
 };
 
 struct DataChunk {
@@ -192,6 +208,7 @@ struct JobSpec {
   uint32_t eval_batches = 20;
   std::string mode = "sync"; // or "async"
   uint32_t staleness = 4;    // async only
+  std::string scheduler_policy = "aware"; // or "load"
 };
 
 struct StepDone {

@@ -78,6 +78,37 @@ struct NodeStatus {
   # Memory of the host.
   memAvailableBytes @11 :UInt64;
   # Memory the host can still give out.
+  hasOrbit @12 :Bool;
+  # Whether the constellation has an orbit model; the fields below are
+  # meaningful only then.
+  simTimeS @13 :Float64;
+  # The node's simulated time, seconds since the epoch.
+  latDeg @14 :Float64;
+  # Sub-satellite latitude, degrees.
+  lonDeg @15 :Float64;
+  # Sub-satellite longitude, degrees.
+  altKm @16 :Float64;
+  # Altitude above the ellipsoid, km.
+  sunlit @17 :Bool;
+  # In sunlight (false: eclipse).
+  stateOfCharge @18 :Float64;
+  # Battery charge as a fraction of its capacity.
+  inContact @19 :Bool;
+  # Some ground station sees the satellite.
+  linksUp @20 :UInt32;
+  # The satellite's own +Grid inter-satellite links that are up.
+  linkHeld @21 :UInt64;
+  # Messages the link layer holds now for lack of a route.
+  linkDropped @22 :UInt64;
+  # Messages the link layer refused because its queue was full.
+  linkDelivered @23 :UInt64;
+  # Messages the link layer delivered since the node started.
+  linkBytes @24 :UInt64;
+  # Bytes of those messages.
+  minStateOfCharge @25 :Float64;
+  # The lowest state of charge since the node started.
+  belowFloorS @26 :Float64;
+  # Simulated seconds the battery spent below its depth-of-discharge floor.
 }
 
 struct LoadReport {
@@ -97,6 +128,16 @@ struct LoadReport {
   # Memory the host can still give out.
   paramVersion @7 :UInt64;
   # Version of the parameters the worker holds.
+  hasEnergy @8 :Bool;
+  # Whether the fields below come from an orbit model (false without [orbit]).
+  stateOfCharge @9 :Float64;
+  # Battery charge of the worker's satellite, fraction of the capacity.
+  sunlit @10 :Bool;
+  # The satellite is in sunlight (false: eclipse).
+  inContact @11 :Bool;
+  # Some ground station sees the satellite.
+  simTimeS @12 :Float64;
+  # Simulated time (seconds since the epoch) at which the above was sampled.
 }
 
 struct DataChunk {
@@ -350,6 +391,10 @@ struct JobSpec {
   # is a step of its own, applied on arrival when fresh enough).
   staleness @28 :UInt32;
   # Async: the most versions a gradient's parameters may lag the server's.
+  schedulerPolicy @29 :Text;
+  # "aware" (energy- and contact-aware: never below the depth-of-discharge
+  # limit, prefers sunlit satellites close to the parameter server) or
+  # "load" (load only). Empty reads as "aware".
 }
 
 struct StepDone {

@@ -1,0 +1,109 @@
+// The scheduler's choice of a worker (orbit/policy.hpp), without actors: the
+// energy rule against a battery budget worked out by hand in eclipse, the
+// aware policy's preferences, and the load policy's indifference to energy.
+#include "orbit/model.hpp"
+#include "orbit/policy.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace orbitrain;
+using namespace orbitrain::orbit;
+
+namespace {
+
+// Ten satellites on one equatorial orbit at 550 km, at an equinox.
+ConstellationModel ring() {
+  ModelSpec spec;
+  spec.walker = WalkerDelta::parse("0:10/1/0", 550e3).value();
+  spec.epoch_unix = parse_utc_time("2026-03-20T14:46:00Z").value();
+  return ConstellationModel(spec);
+}
+
+WorkerView view(int slot, double soc, double t, bool sunlit) {
+  WorkerView w;
+  w.alive = true;
+  w.has_energy = true;
+  w.slot = slot;
+  w.soc = soc;
+  w.report_time = t;
+  w.sunlit = sunlit;
+  return w;
+}
+
+} // namespace
+
+TEST(SchedulerPolicy, EnergyRuleInEclipse) {
+  auto m = ring();
+  auto ecl = m.eclipses(0, 0, 6000);
+  ASSERT_FALSE(ecl.empty());
+  const double t = ecl[0].begin + 200; // 200 s into slot 0's first eclipse
+  ASSERT_GT(ecl[0].end - t, 1000);     // ~35 min of shadow at 550 km
+  m.update(t);
+  ASSERT_FALSE(m.sunlit(0));
+  PowerModel p; // 80 Wh, floor 60% = 48 Wh; 20 W idle + 10 W per core
+  // 49.6 Wh: 1.6 Wh above the floor; one busy core draws 30 W in shadow,
+  // so 1.6 Wh / 30 W = 192 s of work.
+  const auto w = view(0, 0.62, t, false);
+  EXPECT_TRUE(energy_allows(m, p, w, t, 150, 1));
+  EXPECT_FALSE(energy_allows(m, p, w, t, 250, 1));
+  // Two cores (40 W): 144 s.
+  EXPECT_TRUE(energy_allows(m, p, w, t, 120, 2));
+  EXPECT_FALSE(energy_allows(m, p, w, t, 160, 2));
+  // The report is 100 s old: the worker counts as busy since then.
+  const auto old = view(0, 0.62, t - 100, false);
+  EXPECT_FALSE(energy_allows(m, p, old, t, 150, 1));
+  // Below the floor already: nothing, however short.
+  EXPECT_FALSE(energy_allows(m, p, view(0, 0.59, t, false), t, 1, 1));
+  // No orbit model behind the report: always allowed.
+  WorkerView plain;
+  plain.alive = true;
+  EXPECT_TRUE(energy_allows(m, p, plain, t, 1e6, 8));
+}
+
+TEST(SchedulerPolicy, AwareSkipsBreachAndPrefersSunAndNearness) {
+  auto m = ring();
+  auto ecl = m.eclipses(0, 0, 6000);
+  const double t = ecl[0].begin + 1;
+  m.update(t);
+  PowerModel p;
+  std::vector<WorkerView> ws = {view(0, 0.62, t, false), view(5, 1.0, t, true),
+                                view(6, 1.0, t, true)};
+  ws[1].ps_latency = 0.020;
+  ws[2].ps_latency = 0.010;
+  ws[0].holds_data = true;
+  // Load only: equal loads, the data holder wins, energy is not looked at.
+  auto c = choose_worker(Policy::load, ws, &m, p, t, 600, 1);
+  ASSERT_TRUE(c.worker);
+  EXPECT_EQ(*c.worker, 0u);
+  // Aware: worker 0 would breach; of the sunlit two the nearer to the PS.
+  c = choose_worker(Policy::aware, ws, &m, p, t, 600, 1);
+  ASSERT_TRUE(c.worker);
+  EXPECT_EQ(*c.worker, 2u);
+  // Load still comes first: a busier sunlit worker loses to an idle one.
+  ws[2].load = 100;
+  c = choose_worker(Policy::aware, ws, &m, p, t, 600, 1);
+  EXPECT_EQ(*c.worker, 1u);
+  // No route to the parameter server: not eligible for the aware policy.
+  ws[1].ps_latency = infinity;
+  c = choose_worker(Policy::aware, ws, &m, p, t, 600, 1);
+  EXPECT_EQ(*c.worker, 2u);
+  ws[1].ps_latency = 0.020;
+  // Sunlight before nearness.
+  ws[2].load = 0;
+  ws[2].sunlit = false;
+  c = choose_worker(Policy::aware, ws, &m, p, t, 600, 1);
+  EXPECT_EQ(*c.worker, 1u);
+  // Only the breaching worker alive: blocked, not "no worker".
+  ws[1].alive = ws[2].alive = false;
+  c = choose_worker(Policy::aware, ws, &m, p, t, 600, 1);
+  EXPECT_FALSE(c.worker);
+  EXPECT_TRUE(c.energy_blocked);
+  ws[0].alive = false;
+  c = choose_worker(Policy::aware, ws, &m, p, t, 600, 1);
+  EXPECT_FALSE(c.worker);
+  EXPECT_FALSE(c.energy_blocked);
+  // Without a model both policies choose by load and data only.
+  ws[0].alive = true;
+  c = choose_worker(Policy::aware, ws, nullptr, p, t, 600, 1);
+  EXPECT_EQ(*c.worker, 0u);
+}
