@@ -954,7 +954,13 @@ struct scheduler_state {
   std::vector<bool> alive;
   std::vector<uint32_t> load;           // tasks outstanding per worker
   std::vector<msg::LoadReport> reports; // the workers' latest load reports
-  double round_trip_ms = 0;             // moving average of task round trips
+  // Live workers by expected time to finish what they hold (tasks
+  // outstanding x task time), kept up to date as loads and reports change:
+  // choosing a worker walks it from the least loaded and stops early.
+  std::set<std::pair<double, size_t>> by_load;
+  std::vector<double> load_key;
+  double known_ms = 0;      // the slowest task time any worker has reported
+  double round_trip_ms = 0; // moving average of task round trips
   uint32_t stragglers = 0;
   caf::actor ps, ground;
   msg::DatasetManifest manifest;
@@ -988,26 +994,36 @@ const orbit::SystemWallClock scheduler_wall;
 
 // What the scheduler knows of each worker, for orbit::choose_worker; moves
 // its model to the simulated now (at most every 100 ms).
-std::vector<orbit::WorkerView> worker_views(scheduler_state& st,
-                                            const std::vector<std::string>& owners) {
-  std::vector<orbit::WorkerView> v(st.workers.size());
+// Re-files worker i in the scheduler's load order after its load, report
+// or liveness changed.
+void rekey(scheduler_state& st, size_t i) {
+  st.by_load.erase({st.load_key[i], i});
+  st.load_key[i] = st.load[i] * std::max(1.0, st.reports[i].step_time_ms);
+  if (st.alive[i])
+    st.by_load.insert({st.load_key[i], i});
+}
+
+// Moves the scheduler's model to the simulated now (at most every 100 ms).
+void refresh_model(scheduler_state& st) {
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   if (st.model && wall - st.model_wall > 0.1) {
     st.model->update(st.clock->now());
     st.model_wall = wall;
   }
-  double known_ms = 0;
-  for (const auto& r : st.reports)
-    known_ms = std::max(known_ms, r.step_time_ms);
-  for (size_t i = 0; i < v.size(); ++i) {
+}
+
+// What the scheduler knows of worker i, for orbit::choose_worker.
+orbit::WorkerView view_of(const scheduler_state& st, size_t i,
+                          const std::vector<std::string>& owners, double known_ms) {
+  orbit::WorkerView w;
+  {
     const auto& r = st.reports[i];
-    auto& w = v[i];
     w.alive = st.alive[i];
     w.load = st.load[i] * std::max(1.0, r.step_time_ms);
     w.holds_data = std::find(owners.begin(), owners.end(), st.spec.workers[i]) != owners.end();
     if (!st.model)
-      continue;
+      return w;
     w.has_energy = r.has_energy;
     w.slot = st.slots[i];
     w.soc = r.state_of_charge;
@@ -1020,7 +1036,7 @@ std::vector<orbit::WorkerView> worker_views(scheduler_state& st,
     const double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
     w.task_s = ms / 1000 * st.clock->time_scale();
   }
-  return v;
+  return w;
 }
 
 // Async: tasks kept in flight per live worker (one computing, one queued so
@@ -1047,9 +1063,31 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
       off += st->manifest.chunk_sizes[chunk++];
     auto owners = st->ring->owners(st->manifest.chunk_hashes[chunk],
                                    std::max<uint32_t>(1, st->manifest.replicas));
-    auto c = orbit::choose_worker(st->policy, worker_views(*st, owners), st->model.get(), st->power,
-                                  st->model ? st->model->time() : 0, 0,
-                                  static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
+    // Walk the workers from the least loaded: the first eligible one sets
+    // the least load; its equals are the candidates. (Eligible: any live
+    // worker for the load policy; for the aware one, the energy and
+    // contact rules of orbit/policy.hpp.)
+    refresh_model(*st);
+    const bool aware = st->policy == orbit::Policy::aware && st->model;
+    const double now = st->model ? st->model->time() : 0;
+    const int cores = static_cast<int>(std::max<uint32_t>(1, st->spec.threads));
+    std::vector<orbit::WorkerView> tier;
+    std::vector<size_t> index;
+    for (const auto& [key, i] : st->by_load) {
+      if (!tier.empty() && key > tier.front().load)
+        break;
+      auto v = view_of(*st, i, owners, st->known_ms);
+      if (aware && (!orbit::energy_allows(*st->model, st->power, v, now, v.task_s, cores) ||
+                    !(v.ps_latency < orbit::infinity)))
+        continue;
+      tier.push_back(v);
+      index.push_back(i);
+    }
+    auto c = orbit::choose_worker(st->policy, tier, st->model.get(), st->power, now, 0, cores);
+    if (c.worker)
+      c.worker = index[*c.worker];
+    else
+      c.energy_blocked = !st->by_load.empty();
     *blocked = c.energy_blocked;
     return c.worker;
   };
@@ -1079,6 +1117,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     st->outstanding[id] =
         task_info{step, mb, *w, std::move(starts), std::chrono::steady_clock::now()};
     ++st->load[*w];
+    rekey(*st, *w);
     link_send(self, st->workers[*w], st->spec.workers[*w],
               make_wire(me(self), std::move(t), st->job));
     return true;
@@ -1114,9 +1153,10 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
   auto may_take = [st](size_t i) {
     if (st->policy != orbit::Policy::aware || !st->model)
       return true;
-    auto v = worker_views(*st, {});
-    return v[i].ps_latency < orbit::infinity &&
-           orbit::energy_allows(*st->model, st->power, v[i], st->model->time(), v[i].task_s,
+    refresh_model(*st);
+    const auto v = view_of(*st, i, {}, st->known_ms);
+    return v.ps_latency < orbit::infinity &&
+           orbit::energy_allows(*st->model, st->power, v, st->model->time(), v.task_s,
                                 static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
   };
   auto keep_busy = [st, send_task, windows_of, no_worker_left, may_take] {
@@ -1149,6 +1189,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     st->outstanding.erase(it);
     if (st->load[t.worker] > 0)
       --st->load[t.worker];
+    rekey(*st, t.worker);
     ++st->reassigned;
     log_warn("re-assigning task " + std::to_string(id) + " (step " + std::to_string(t.step) +
              ", micro-batch " + std::to_string(t.micro_batch) + ") of " +
@@ -1160,6 +1201,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     for (size_t i = 0; i < st->workers.size(); ++i)
       if (st->alive[i] && st->workers[i].address() == dm.source) {
         st->alive[i] = false;
+        rekey(*st, i);
         log_warn("worker on " + st->spec.workers[i] + " is gone: " + to_string(dm.reason));
         std::vector<uint64_t> mine;
         for (const auto& [id, t] : st->outstanding)
@@ -1184,6 +1226,9 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         st->alive.assign(st->workers.size(), true);
         st->load.assign(st->workers.size(), 0);
         st->reports.assign(st->workers.size(), msg::LoadReport{});
+        st->load_key.assign(st->workers.size(), 0);
+        for (size_t i = 0; i < st->workers.size(); ++i)
+          rekey(*st, i);
         auto& ctx = node_context(self->home_system());
         auto m = ctx.store ? ctx.store->get_manifest(st->spec.dataset)
                            : Result<msg::DatasetManifest>(make_error(Errc::not_found, "no store"));
@@ -1260,8 +1305,11 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         }
         if (auto* lr = std::get_if<msg::LoadReport>(&env->body)) {
           for (size_t i = 0; i < st->spec.workers.size(); ++i)
-            if (st->spec.workers[i] == lr->worker)
+            if (st->spec.workers[i] == lr->worker) {
               st->reports[i] = *lr;
+              st->known_ms = std::max(st->known_ms, lr->step_time_ms);
+              rekey(*st, i);
+            }
           if (st->model && !st->ended && (!st->parked.empty() || st->spec.mode == "async"))
             retry_parked();
           return;
@@ -1297,6 +1345,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             st->round_trip_ms = st->round_trip_ms == 0 ? ms : 0.9 * st->round_trip_ms + 0.1 * ms;
             if (st->load[it->second.worker] > 0)
               --st->load[it->second.worker];
+            rekey(*st, it->second.worker);
             st->outstanding.erase(it);
           }
           if (st->spec.mode == "async")
@@ -1316,6 +1365,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             if (it->second.step <= d->step) {
               if (st->load[it->second.worker] > 0)
                 --st->load[it->second.worker];
+              rekey(*st, it->second.worker);
               it = st->outstanding.erase(it);
             } else {
               ++it;
