@@ -971,7 +971,9 @@ struct scheduler_state {
   std::map<uint64_t, task_info> outstanding;
   std::map<std::pair<uint64_t, uint32_t>, int> failures; // (step, micro-batch) -> failed tries
   uint32_t reassigned = 0;
-  uint64_t next_index = 0; // async: the next micro-batch to draw
+  uint64_t next_index = 0;           // async: the next micro-batch to draw
+  int64_t issued = -1;               // sync: the last step whose tasks went out
+  std::set<uint32_t> issued_results; // sync: its micro-batches with a result
   bool ended = false;
   // Energy- and contact-aware scheduling (orbit/policy.hpp); the model is
   // this scheduler's own (one owner), null without [orbit].
@@ -1142,6 +1144,8 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
                make_wire(me(self), msg::ErrorReply{"unreachable", "no worker is left", "job"}));
   };
   auto issue_step = [st, send_task, windows_of, no_worker_left](uint32_t s) {
+    st->issued = s;
+    st->issued_results.clear();
     for (uint32_t k = 0; k < st->spec.micro_batches_per_step; ++k)
       if (!send_task(s, k, windows_of(uint64_t{s} * st->spec.micro_batches_per_step + k))) {
         no_worker_left();
@@ -1346,7 +1350,18 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             if (st->load[it->second.worker] > 0)
               --st->load[it->second.worker];
             rekey(*st, it->second.worker);
+            const auto t = it->second;
             st->outstanding.erase(it);
+            // Sync: once every micro-batch of the step has a result, the
+            // next step's tasks go out at once: workers then start as soon
+            // as the first frames of the new parameters arrive, while the
+            // parameter server's update is still streaming the rest.
+            if (st->spec.mode != "async" && int64_t{t.step} == st->issued) {
+              st->issued_results.insert(t.micro_batch);
+              if (st->issued_results.size() == st->spec.micro_batches_per_step &&
+                  t.step + 1 < st->spec.steps)
+                issue_step(t.step + 1);
+            }
           }
           if (st->spec.mode == "async")
             keep_busy();
@@ -1372,7 +1387,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             }
           self->send(st->ground, make_wire(me(self), *d, st->job));
           if (d->step + 1 < st->spec.steps) {
-            if (!async)
+            if (!async && st->issued < int64_t{d->step} + 1)
               issue_step(d->step + 1);
           } else {
             st->ended = true;
