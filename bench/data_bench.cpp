@@ -5,9 +5,9 @@
 //               localhost cluster with R=2 (hashing, two copies, CAF, TCP)
 //   raw_read    read-and-verify of every chunk from the one store
 //   cat         `orbitrain cat` of the dataset back, to /dev/null
-// and the ingest client's peak RSS. Prints one JSON object: each rate as
-// min/median over --runs, and the ratios the targets are stated in
-// (ingest/raw_put >= 0.5, cat/raw_read >= 0.7).
+// and the ingest client's peak RSS. Each timed phase starts after sync(2).
+// Prints one JSON object: each rate as min/median over --runs, and the
+// ratios the targets are stated in (ingest/raw_put >= 0.5, cat/raw_read >= 0.7).
 //
 //   build/bin/data_bench --mib 256 --runs 3 [--binary build/bin/orbitrain]
 #include "core/local_cluster.hpp"
@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace orbitrain;
@@ -49,6 +50,13 @@ struct Stats {
     return s[s.size() / 2];
   }
 };
+
+// Before each timed phase: write back what the previous phases left dirty
+// in the page cache, so that no phase (the baselines included) pays for
+// another's writeback.
+void settle() {
+  ::sync();
+}
 
 int run_cli(const std::string& binary, std::vector<std::string> args, long* rss_kib = nullptr) {
   std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$@\" >/dev/null 2>/dev/null", "sh",
@@ -107,6 +115,7 @@ int main(int argc, char** argv) {
       std::ifstream in(file, std::ios::binary);
       std::vector<uint8_t> chunk(1 << 20);
       std::vector<Sha256> keys;
+      settle();
       auto t0 = clock_type::now();
       while (in.read(reinterpret_cast<char*>(chunk.data()),
                      static_cast<std::streamsize>(chunk.size()))) {
@@ -127,6 +136,7 @@ int main(int argc, char** argv) {
         real.push_back(sha256(chunk.data(), chunk.size()));
         (void)store->raw_put_chunk(real.back(), chunk);
       }
+      settle();
       auto t1 = clock_type::now();
       size_t ok = 0;
       for (const auto& k : real)
@@ -141,6 +151,7 @@ int main(int argc, char** argv) {
     write_loopback_constellation(config, {"bench-4", 4, "sat-1", "sat-1", cdir, 2});
     LocalCluster cluster(binary, config, load_constellation(config));
     cluster.start(30s);
+    settle();
     auto t0 = clock_type::now();
     long rss = 0;
     int st = run_cli(binary, {"ingest", "--config", config, file, "--dataset", "bench"}, &rss);
@@ -148,6 +159,7 @@ int main(int argc, char** argv) {
     client_rss_kib = std::max(client_rss_kib, rss);
     if (describe_wait_status(st) != "exit 0")
       std::cerr << "ingest failed: " << describe_wait_status(st) << "\n";
+    settle();
     auto t1 = clock_type::now();
     st = run_cli(binary, {"cat", "--config", config, "--dataset", "bench"});
     cat.v.push_back(mb / seconds_since(t1));
