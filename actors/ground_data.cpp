@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/all.hpp>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <mutex>
 #include <set>
+#include <thread>
 
 namespace orbitrain {
 
@@ -161,6 +164,62 @@ Result<ReceivedChunk> expect_chunk(Result<wire> r, const std::string& sat, const
                                          " with bytes that do not match its key");
   return c;
 }
+
+// SHA-256 of a stream of received chunks, computed on a thread of its own,
+// so that cat checks each chunk and hashes the whole file at the same time.
+// At most `max_queued` chunks wait for it; add() blocks beyond that.
+class BackgroundSha256 {
+public:
+  explicit BackgroundSha256(size_t max_queued)
+      : max_queued_(std::max<size_t>(1, max_queued)), thread_([this] { run(); }) {}
+  ~BackgroundSha256() { finish(); }
+  BackgroundSha256(const BackgroundSha256&) = delete;
+  BackgroundSha256& operator=(const BackgroundSha256&) = delete;
+
+  void add(ReceivedChunk chunk) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return queue_.size() < max_queued_; });
+    queue_.push_back(std::move(chunk));
+    changed_.notify_all();
+  }
+
+  /// The hash of everything added; waits for the thread to finish.
+  Sha256 finish() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closed_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+    return result_;
+  }
+
+private:
+  void run() {
+    Sha256Stream sha;
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return !queue_.empty() || closed_; });
+      if (queue_.empty())
+        break;
+      ReceivedChunk chunk = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      changed_.notify_all();
+      sha.update(chunk.bytes.data, chunk.bytes.size);
+    }
+    result_ = sha.finish();
+  }
+
+  const size_t max_queued_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<ReceivedChunk> queue_;
+  bool closed_ = false;
+  Sha256 result_{};
+  std::thread thread_; // last: starts after the members it uses
+};
 
 wire ground_wire(msg::Body body) {
   return make_wire("ground", std::move(body));
@@ -439,7 +498,7 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
   Pipeline pipe(ground.system(), timeout, window);
   const unsigned replicas = std::max<unsigned>(1, manifest.replicas);
   std::map<std::string, size_t> outstanding;
-  Sha256Stream whole;
+  BackgroundSha256 whole(window);
   // Replies land here in order; a failed first try is retried on the other
   // replicas when its turn to be written comes.
   std::vector<std::optional<ReceivedChunk>> ready(n);
@@ -474,12 +533,12 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
         ++report.fallbacks;
       }
       const auto bytes = ready[i]->bytes;
-      whole.update(bytes.data, bytes.size);
       if (std::fwrite(bytes.data, 1, bytes.size, out) != bytes.size) {
         failure = make_error(Errc::io_error, "cannot write the output");
         return;
       }
       report.bytes += bytes.size;
+      whole.add(std::move(*ready[i]));
       ready[i].reset();
       ++next_write;
       if (progress)
