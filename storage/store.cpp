@@ -92,6 +92,13 @@ std::string part_key(const std::string& job, uint64_t step, uint32_t index) {
   return part_prefix(job) + buf;
 }
 
+// Room for a chunk's two puts (bytes and index entry) in one WriteBatch, so
+// that its buffer is allocated once instead of growing (and copying the
+// chunk again) when the index entry follows the bytes.
+size_t chunk_batch_bytes(size_t chunk_size) {
+  return chunk_size + 256;
+}
+
 rocksdb::Slice key_of(const Sha256& h) {
   return rocksdb::Slice(reinterpret_cast<const char*>(h.data()), h.size());
 }
@@ -177,7 +184,7 @@ Result<bool> Store::put_chunk(const Sha256& key, const uint8_t* data, size_t siz
     return held.error();
   if (*held)
     return false;
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(chunk_batch_bytes(size));
   batch.Put(impl_->chunks, key_of(key), rocksdb::Slice(reinterpret_cast<const char*>(data), size));
   std::string sz;
   put_u64(sz, size);
@@ -261,7 +268,7 @@ Status Store::delete_chunk(const Sha256& key) {
 }
 
 Status Store::raw_put_chunk(const Sha256& key, const std::vector<uint8_t>& bytes) {
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(chunk_batch_bytes(bytes.size()));
   batch.Put(impl_->chunks, key_of(key),
             rocksdb::Slice(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   std::string sz;
