@@ -463,12 +463,18 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
   report.chunks = manifest.chunk_hashes.size();
   if (!report.was_complete)
     manifest.created_at_ms = now_ms();
-  // Complete: every chunk has its copies. Now the manifest, on every satellite.
-  for (const auto& [id, actor] : stores.up) {
-    auto ack = expect_body<msg::ManifestList>(pipe.ask(actor, ground_wire(manifest)), id);
-    if (!ack)
-      return make_error(ack.error().code, "cannot store the manifest: " + ack.error().message);
-  }
+  // Complete: every chunk has its copies. Now the manifest, on every
+  // satellite at once (each store syncs its log for it, and so the chunks).
+  const wire manifest_wire = ground_wire(manifest);
+  for (const auto& [id, actor] : stores.up)
+    pipe.send(actor, manifest_wire, [&, id = id](Result<msg::Envelope> r) {
+      auto ack = expect_body<msg::ManifestList>(std::move(r), id);
+      if (!ack && !failure)
+        failure = ack.error();
+    });
+  pipe.drain();
+  if (failure)
+    return make_error(failure->code, "cannot store the manifest: " + failure->message);
   report.seconds = std::chrono::duration<double>(clock::now() - start).count();
   return report;
 }
