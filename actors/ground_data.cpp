@@ -28,8 +28,13 @@ public:
   using Done = std::function<void(Result<msg::Envelope>)>;
   using RawDone = std::function<void(Result<wire>)>;
 
-  Pipeline(caf::actor_system& sys, std::chrono::milliseconds timeout, size_t window)
-      : self_(sys), timeout_(timeout), window_(std::max<size_t>(1, window)) {}
+  /// At most `window` requests outstanding, and at most `per_actor` (0: no
+  /// limit of its own) to any one actor: what a slow receiver has not read
+  /// yet waits in CAF's buffer for its connection, whose capacity stays.
+  Pipeline(caf::actor_system& sys, std::chrono::milliseconds timeout, size_t window,
+           size_t per_actor = 0)
+      : self_(sys), timeout_(timeout), window_(std::max<size_t>(1, window)), per_actor_(per_actor) {
+  }
 
   void send(const caf::actor& to, wire w, Done done) {
     send_message(to, caf::make_message(std::move(w)), [done = std::move(done)](Result<wire> r) {
@@ -40,9 +45,11 @@ public:
   /// Sends `m` (holding one wire) and hands `done` the reply undecoded. One
   /// message sent to several actors shares its bytes until CAF serializes it.
   void send_message(const caf::actor& to, caf::message m, RawDone done) {
-    while (pending_.size() >= window_)
+    const auto addr = to.address();
+    while (pending_.size() >= window_ || (per_actor_ > 0 && outstanding_[addr] >= per_actor_))
       pop();
-    pending_.push_back(Pending{self_->request(to, timeout_, std::move(m)), std::move(done)});
+    ++outstanding_[addr];
+    pending_.push_back(Pending{self_->request(to, timeout_, std::move(m)), std::move(done), addr});
   }
 
   /// Sends and waits for this one reply (after all earlier ones).
@@ -72,11 +79,14 @@ private:
   struct Pending {
     Handle handle;
     RawDone done;
+    caf::actor_addr to;
   };
 
   void pop() {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
+    if (--outstanding_[p.to] == 0)
+      outstanding_.erase(p.to);
     std::optional<Result<wire>> r;
     p.handle.receive([&](wire& reply) { r = std::move(reply); },
                      [&](caf::error& e) {
@@ -90,6 +100,8 @@ private:
   caf::scoped_actor self_;
   std::chrono::milliseconds timeout_;
   size_t window_;
+  size_t per_actor_;
+  std::map<caf::actor_addr, size_t> outstanding_;
   std::deque<Pending> pending_;
 };
 
@@ -312,7 +324,10 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
                                              std::to_string(min_replicas) +
                                              " copies of each chunk are required:" + why);
   }
-  Pipeline pipe(ground.system(), o.timeout, o.window * replicas);
+  // `window` chunks per replica in flight, but no more than `window` to any
+  // one satellite: a satellite that falls behind must not collect the whole
+  // window in the client's buffer for its connection.
+  Pipeline pipe(ground.system(), o.timeout, o.window * replicas, o.window);
 
   msg::DatasetManifest manifest;
   manifest.name = o.dataset;
