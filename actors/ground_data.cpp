@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/all.hpp>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <mutex>
 #include <set>
+#include <thread>
 
 namespace orbitrain {
 
@@ -23,20 +26,44 @@ using clock = std::chrono::steady_clock;
 class Pipeline {
 public:
   using Done = std::function<void(Result<msg::Envelope>)>;
+  using RawDone = std::function<void(Result<wire>)>;
 
-  Pipeline(caf::actor_system& sys, std::chrono::milliseconds timeout, size_t window)
-      : self_(sys), timeout_(timeout), window_(std::max<size_t>(1, window)) {}
+  /// At most `window` requests outstanding, and at most `per_actor` (0: no
+  /// limit of its own) to any one actor: what a slow receiver has not read
+  /// yet waits in CAF's buffer for its connection, whose capacity stays.
+  Pipeline(caf::actor_system& sys, std::chrono::milliseconds timeout, size_t window,
+           size_t per_actor = 0)
+      : self_(sys), timeout_(timeout), window_(std::max<size_t>(1, window)), per_actor_(per_actor) {
+  }
 
   void send(const caf::actor& to, wire w, Done done) {
-    while (pending_.size() >= window_)
+    send_message(to, caf::make_message(std::move(w)), [done = std::move(done)](Result<wire> r) {
+      done(r ? open_wire(*r) : Result<msg::Envelope>(r.error()));
+    });
+  }
+
+  /// Sends `m` (holding one wire) and hands `done` the reply undecoded. One
+  /// message sent to several actors shares its bytes until CAF serializes it.
+  void send_message(const caf::actor& to, caf::message m, RawDone done) {
+    const auto addr = to.address();
+    while (pending_.size() >= window_ || (per_actor_ > 0 && outstanding_[addr] >= per_actor_))
       pop();
-    pending_.push_back(Pending{self_->request(to, timeout_, std::move(w)), std::move(done)});
+    ++outstanding_[addr];
+    pending_.push_back(Pending{self_->request(to, timeout_, std::move(m)), std::move(done), addr});
   }
 
   /// Sends and waits for this one reply (after all earlier ones).
   Result<msg::Envelope> ask(const caf::actor& to, wire w) {
     std::optional<Result<msg::Envelope>> out;
     send(to, std::move(w), [&](Result<msg::Envelope> r) { out = std::move(r); });
+    drain();
+    return std::move(*out);
+  }
+
+  /// ask() with the reply undecoded.
+  Result<wire> ask_raw(const caf::actor& to, wire w) {
+    std::optional<Result<wire>> out;
+    send_message(to, caf::make_message(std::move(w)), [&](Result<wire> r) { out = std::move(r); });
     drain();
     return std::move(*out);
   }
@@ -48,17 +75,20 @@ public:
 
 private:
   using Handle = decltype(std::declval<caf::scoped_actor&>()->request(
-      std::declval<caf::actor>(), std::chrono::milliseconds(1), std::declval<wire>()));
+      std::declval<caf::actor>(), std::chrono::milliseconds(1), std::declval<caf::message>()));
   struct Pending {
     Handle handle;
-    Done done;
+    RawDone done;
+    caf::actor_addr to;
   };
 
   void pop() {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
-    std::optional<Result<msg::Envelope>> r;
-    p.handle.receive([&](wire& reply) { r = open_wire(reply); },
+    if (--outstanding_[p.to] == 0)
+      outstanding_.erase(p.to);
+    std::optional<Result<wire>> r;
+    p.handle.receive([&](wire& reply) { r = std::move(reply); },
                      [&](caf::error& e) {
                        r = make_error(e == caf::sec::request_timeout ? Errc::timeout
                                                                      : Errc::unreachable,
@@ -70,6 +100,8 @@ private:
   caf::scoped_actor self_;
   std::chrono::milliseconds timeout_;
   size_t window_;
+  size_t per_actor_;
+  std::map<caf::actor_addr, size_t> outstanding_;
   std::deque<Pending> pending_;
 };
 
@@ -119,6 +151,88 @@ template <class T> Result<T> expect_body(Result<msg::Envelope> r, const std::str
                     sat + " answered with an unexpected " + msg::kind_name(r->body));
 }
 
+// A chunk as received: the reply and where the chunk's bytes are inside it.
+struct ReceivedChunk {
+  wire message;
+  msg::ByteView bytes;
+};
+
+// The reply as a chunk whose bytes are checked against `key` and `size`, or
+// an error naming the satellite. The bytes are not copied out of the reply.
+Result<ReceivedChunk> expect_chunk(Result<wire> r, const std::string& sat, const msg::Hash& key,
+                                   uint64_t size) {
+  if (!r)
+    return make_error(r.error().code, sat + ": " + r.error().message);
+  ReceivedChunk c{std::move(*r), {}};
+  auto body = expect_body<msg::DataChunk>(open_wire_borrowing(c.message, c.bytes), sat);
+  if (!body)
+    return body.error();
+  if (!body->data.empty()) { // decoded from a copy (unaligned input): keep the copy
+    c.message.bytes = std::move(body->data);
+    c.bytes = msg::ByteView{c.message.bytes.data(), c.message.bytes.size()};
+  }
+  if (c.bytes.size != size || sha256(c.bytes.data, c.bytes.size) != key)
+    return make_error(Errc::corrupt, sat + " sent chunk " + short_hex(key) +
+                                         " with bytes that do not match its key");
+  return c;
+}
+
+// SHA-256 of a stream of received chunks, computed on a thread of its own,
+// so that cat checks each chunk and hashes the whole file at the same time.
+// At most `max_queued` chunks wait for it; add() blocks beyond that.
+class BackgroundSha256 {
+public:
+  explicit BackgroundSha256(size_t max_queued)
+      : max_queued_(std::max<size_t>(1, max_queued)), thread_([this] { run(); }) {}
+  ~BackgroundSha256() { finish(); }
+  BackgroundSha256(const BackgroundSha256&) = delete;
+  BackgroundSha256& operator=(const BackgroundSha256&) = delete;
+
+  void add(ReceivedChunk chunk) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return queue_.size() < max_queued_; });
+    queue_.push_back(std::move(chunk));
+    changed_.notify_all();
+  }
+
+  /// The hash of everything added; waits for the thread to finish.
+  Sha256 finish() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closed_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+    return result_;
+  }
+
+private:
+  void run() {
+    Sha256Stream sha;
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return !queue_.empty() || closed_; });
+      if (queue_.empty())
+        break;
+      ReceivedChunk chunk = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      changed_.notify_all();
+      sha.update(chunk.bytes.data, chunk.bytes.size);
+    }
+    result_ = sha.finish();
+  }
+
+  const size_t max_queued_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<ReceivedChunk> queue_;
+  bool closed_ = false;
+  Sha256 result_{};
+  std::thread thread_; // last: starts after the members it uses
+};
+
 wire ground_wire(msg::Body body) {
   return make_wire("ground", std::move(body));
 }
@@ -135,6 +249,25 @@ std::vector<msg::DatasetManifest> manifests_named(Pipeline& pipe, const Stores& 
   }
   return out;
 }
+
+// The byte values a file uses: its tokenizer vocabulary.
+class Vocabulary {
+public:
+  void add(const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      seen_[p[i]] = 1;
+  }
+  std::vector<uint8_t> bytes() const {
+    std::vector<uint8_t> out;
+    for (size_t b = 0; b < seen_.size(); ++b)
+      if (seen_[b])
+        out.push_back(static_cast<uint8_t>(b));
+    return out;
+  }
+
+private:
+  std::array<uint8_t, 256> seen_{};
+};
 
 uint64_t now_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -178,32 +311,7 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
   if (size == 0)
     return make_error(Errc::invalid_argument, o.file + " is empty: nothing to ingest");
   report.bytes = static_cast<uint64_t>(size);
-
-  // Pass 1: the whole-file hash and the vocabulary, to compare with what the
-  // constellation may already hold.
-  Sha256Stream whole;
-  std::vector<bool> seen(256, false);
-  {
-    in.seekg(0);
-    std::vector<uint8_t> buf(4 << 20);
-    while (in) {
-      in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
-      auto n = static_cast<size_t>(in.gcount());
-      whole.update(buf.data(), n);
-      for (size_t i = 0; i < n; ++i)
-        seen[buf[i]] = true;
-    }
-    in.clear();
-  }
-  msg::DatasetManifest manifest;
-  manifest.name = o.dataset;
-  manifest.sha256 = whole.finish();
-  manifest.total_bytes = report.bytes;
-  manifest.chunk_size = static_cast<uint32_t>(o.chunk_size);
-  manifest.replicas = replicas;
-  for (int b = 0; b < 256; ++b)
-    if (seen[static_cast<size_t>(b)])
-      manifest.vocabulary.push_back(static_cast<uint8_t>(b));
+  in.seekg(0);
 
   Stores stores = connect_stores(ground, o.timeout);
   report.down = stores.down;
@@ -216,9 +324,39 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
                                              std::to_string(min_replicas) +
                                              " copies of each chunk are required:" + why);
   }
-  Pipeline pipe(ground.system(), o.timeout, o.window * replicas);
+  // `window` chunks per replica in flight, but no more than `window` to any
+  // one satellite: a satellite that falls behind must not collect the whole
+  // window in the client's buffer for its connection.
+  Pipeline pipe(ground.system(), o.timeout, o.window * replicas, o.window);
 
-  for (const auto& m : manifests_named(pipe, stores, o.dataset)) {
+  msg::DatasetManifest manifest;
+  manifest.name = o.dataset;
+  manifest.total_bytes = report.bytes;
+  manifest.chunk_size = static_cast<uint32_t>(o.chunk_size);
+  manifest.replicas = replicas;
+  Sha256Stream whole;
+  Vocabulary vocabulary;
+
+  // A dataset of this name already? Then the file's hash decides, before any
+  // chunk goes up: same content, nothing is sent twice; other content is
+  // refused unless --overwrite. That takes a pass over the file of its own;
+  // otherwise the one pass below computes the whole-file hash and vocabulary
+  // on the way.
+  const auto existing = manifests_named(pipe, stores, o.dataset);
+  const bool hashed_first = !existing.empty();
+  if (hashed_first) {
+    std::vector<uint8_t> buf(4 << 20);
+    while (in) {
+      in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+      auto n = static_cast<size_t>(in.gcount());
+      whole.update(buf.data(), n);
+      vocabulary.add(buf.data(), n);
+    }
+    in.clear();
+    in.seekg(0);
+    manifest.sha256 = whole.finish();
+  }
+  for (const auto& m : existing) {
     if (m.sha256 == manifest.sha256 && m.chunk_size == manifest.chunk_size) {
       report.was_complete = true;
       manifest.created_at_ms = m.created_at_ms;
@@ -230,19 +368,19 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
     }
   }
 
-  // Pass 2: chunks, a batch at a time.
+  // The chunks, a batch at a time: read, hash, ask the owners which copies
+  // they hold, send the others. Each chunk is read into a slot of its own,
+  // word-aligned, from which its message is encoded (one copy) and shared by
+  // its owners; the sends stay in flight while the next batch is read.
   HashRing ring(stores.ids);
   auto eligible = [&](const std::string& id) { return stores.is_up(id); };
-  const size_t batch_chunks = 16;
-  std::vector<uint8_t> batch(batch_chunks * o.chunk_size);
+  const size_t slot = (o.chunk_size + 7) / 8 * 8;
+  const size_t batch_chunks = std::clamp<size_t>((size_t{8} << 20) / o.chunk_size, 1, 256);
+  std::vector<uint64_t> batch(batch_chunks * slot / 8); // uint64_t: 8-byte aligned
+  auto* const batch_bytes = reinterpret_cast<uint8_t*>(batch.data());
   uint64_t offset = 0;
-  in.seekg(0);
   std::optional<Error> failure;
   while (offset < report.bytes && !failure) {
-    in.read(reinterpret_cast<char*>(batch.data()), static_cast<std::streamsize>(batch.size()));
-    const auto got = static_cast<size_t>(in.gcount());
-    if (got == 0)
-      return make_error(Errc::io_error, o.file + " shrank while it was read");
     struct Piece {
       const uint8_t* data;
       size_t size;
@@ -250,17 +388,28 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
       std::vector<std::string> owners;
     };
     std::vector<Piece> pieces;
-    for (size_t off = 0; off < got; off += o.chunk_size) {
+    size_t got = 0;
+    while (pieces.size() < batch_chunks && offset + got < report.bytes) {
+      uint8_t* at = batch_bytes + pieces.size() * slot;
+      in.read(reinterpret_cast<char*>(at), static_cast<std::streamsize>(o.chunk_size));
+      const auto n = static_cast<size_t>(in.gcount());
+      if (n == 0)
+        return make_error(Errc::io_error, o.file + " shrank while it was read");
       Piece p;
-      p.data = batch.data() + off;
-      p.size = std::min(o.chunk_size, got - off);
+      p.data = at;
+      p.size = n;
       p.hash = sha256(p.data, p.size);
+      if (!hashed_first) {
+        whole.update(p.data, p.size);
+        vocabulary.add(p.data, p.size);
+      }
       p.owners = ring.owners(p.hash, replicas, eligible);
       if (p.owners.size() < min_replicas)
         return make_error(Errc::unreachable,
                           "chunk " + std::to_string(manifest.chunk_hashes.size() + pieces.size()) +
                               " can reach only " + std::to_string(p.owners.size()) + " of " +
                               std::to_string(replicas) + " owners");
+      got += n;
       pieces.push_back(std::move(p));
     }
     // Which copies exist already? One query per owner for the whole batch.
@@ -290,37 +439,31 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
       break;
     for (size_t i = 0; i < pieces.size(); ++i) {
       const auto& p = pieces[i];
-      std::optional<wire> encoded; // one encoding serves every owner
+      std::optional<caf::message> encoded; // one message serves every owner
       for (const auto& owner : p.owners) {
         if (present.count({i, owner})) {
           ++report.copies_present;
           continue;
         }
-        if (!encoded) {
-          msg::DataChunk chunk;
-          chunk.dataset = o.dataset;
-          chunk.index = manifest.chunk_hashes.size() + i;
-          chunk.sha256 = p.hash;
-          chunk.data.assign(p.data, p.data + p.size);
-          encoded = ground_wire(std::move(chunk));
-        }
+        if (!encoded)
+          encoded =
+              caf::make_message(make_chunk_wire("ground", o.dataset, manifest.chunk_hashes.size(),
+                                                p.hash, msg::ByteView{p.data, p.size}));
         const size_t bytes = p.size;
-        pipe.send(stores.up.at(owner), *encoded,
-                  [&, owner = owner, bytes](Result<msg::Envelope> r) {
-                    auto ack = expect_body<msg::ChunkAck>(std::move(r), owner);
-                    if (!ack) {
-                      failure = ack.error();
-                      return;
-                    }
-                    ++report.copies_sent;
-                    report.bytes_sent += bytes;
-                  });
+        pipe.send_message(stores.up.at(owner), *encoded, [&, owner = owner, bytes](Result<wire> r) {
+          auto ack = expect_body<msg::ChunkAck>(
+              r ? open_wire(*r) : Result<msg::Envelope>(r.error()), owner);
+          if (!ack) {
+            failure = ack.error();
+            return;
+          }
+          ++report.copies_sent;
+          report.bytes_sent += bytes;
+        });
       }
       manifest.chunk_hashes.push_back(p.hash);
       manifest.chunk_sizes.push_back(p.size);
     }
-    // No drain here: the sends stay in flight (each owns a copy of its bytes)
-    // while the next batch is read and hashed.
     offset += got;
     if (progress)
       progress(offset, report.bytes);
@@ -329,15 +472,24 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
   if (failure)
     return make_error(failure->code, "ingest of " + o.file + " failed: " + failure->message +
                                          " (run it again to resume)");
+  if (!hashed_first)
+    manifest.sha256 = whole.finish();
+  manifest.vocabulary = vocabulary.bytes();
   report.chunks = manifest.chunk_hashes.size();
   if (!report.was_complete)
     manifest.created_at_ms = now_ms();
-  // Complete: every chunk has its copies. Now the manifest, on every satellite.
-  for (const auto& [id, actor] : stores.up) {
-    auto ack = expect_body<msg::ManifestList>(pipe.ask(actor, ground_wire(manifest)), id);
-    if (!ack)
-      return make_error(ack.error().code, "cannot store the manifest: " + ack.error().message);
-  }
+  // Complete: every chunk has its copies. Now the manifest, on every
+  // satellite at once (each store syncs its log for it, and so the chunks).
+  const wire manifest_wire = ground_wire(manifest);
+  for (const auto& [id, actor] : stores.up)
+    pipe.send(actor, manifest_wire, [&, id = id](Result<msg::Envelope> r) {
+      auto ack = expect_body<msg::ManifestList>(std::move(r), id);
+      if (!ack && !failure)
+        failure = ack.error();
+    });
+  pipe.drain();
+  if (failure)
+    return make_error(failure->code, "cannot store the manifest: " + failure->message);
   report.seconds = std::chrono::duration<double>(clock::now() - start).count();
   return report;
 }
@@ -351,42 +503,49 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
   report.down = stores.down;
   if (stores.up.empty())
     return make_error(Errc::unreachable, "no satellite is reachable");
-  Pipeline pipe(ground.system(), timeout, 16);
-  auto manifests = manifests_named(pipe, stores, name);
+  Pipeline small(ground.system(), timeout, 16);
+  auto manifests = manifests_named(small, stores, name);
   if (manifests.empty())
     return make_error(Errc::not_found, "unknown dataset '" + name + "' (asked " +
                                            std::to_string(stores.up.size()) + " satellites)");
   const auto manifest = manifests.front();
   HashRing ring(stores.ids);
   auto eligible = [&](const std::string& id) { return stores.is_up(id); };
-  Sha256Stream whole;
   const size_t n = manifest.chunk_hashes.size();
-  // Results land here in order; a failed first try is retried on the next
-  // replica when its turn to be written comes.
-  std::vector<std::optional<std::vector<uint8_t>>> ready(n);
+  // About 32 MiB of chunks in flight, each asked of the replica with the
+  // fewest requests outstanding, so every satellite holding copies serves.
+  const size_t window =
+      std::clamp<size_t>((size_t{32} << 20) / std::max<uint32_t>(manifest.chunk_size, 1), 4, 256);
+  Pipeline pipe(ground.system(), timeout, window);
+  const unsigned replicas = std::max<unsigned>(1, manifest.replicas);
+  std::map<std::string, size_t> outstanding;
+  BackgroundSha256 whole(window);
+  // Replies land here in order; a failed first try is retried on the other
+  // replicas when its turn to be written comes.
+  std::vector<std::optional<ReceivedChunk>> ready(n);
   std::vector<std::vector<std::string>> candidates(n);
+  std::vector<std::string> asked(n);
+  std::vector<bool> answered(n, false);
   size_t next_write = 0;
   std::optional<Error> failure;
-  auto fetch_from = [&](size_t i, const std::string& sat) -> bool {
-    auto r = expect_body<msg::DataChunk>(
-        pipe.ask(stores.up.at(sat), ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]})), sat);
-    if (r && r->data.size() == manifest.chunk_sizes[i] &&
-        sha256(r->data.data(), r->data.size()) == manifest.chunk_hashes[i]) {
-      ready[i] = std::move(r->data);
-      return true;
-    }
-    return false;
-  };
-  std::vector<bool> answered(n, false);
   auto write_ready = [&] {
     while (next_write < n && answered[next_write] && !failure) {
-      size_t i = next_write;
+      const size_t i = next_write;
       if (!ready[i]) {
-        // The first replica failed: try the others, one by one.
-        bool ok = false;
-        for (size_t k = 1; k < candidates[i].size() && !ok; ++k)
-          ok = fetch_from(i, candidates[i][k]);
-        if (!ok) {
+        // The first try failed: ask the others, one by one.
+        for (const auto& sat : candidates[i]) {
+          if (sat == asked[i])
+            continue;
+          auto c =
+              expect_chunk(small.ask_raw(stores.up.at(sat),
+                                         ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]})),
+                           sat, manifest.chunk_hashes[i], manifest.chunk_sizes[i]);
+          if (c) {
+            ready[i] = std::move(*c);
+            break;
+          }
+        }
+        if (!ready[i]) {
           failure = make_error(Errc::not_found, "chunk " + std::to_string(i) + " (" +
                                                     short_hex(manifest.chunk_hashes[i]) +
                                                     ") has no valid copy on a reachable satellite");
@@ -394,13 +553,13 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
         }
         ++report.fallbacks;
       }
-      auto& bytes = *ready[i];
-      whole.update(bytes.data(), bytes.size());
-      if (std::fwrite(bytes.data(), 1, bytes.size(), out) != bytes.size()) {
+      const auto bytes = ready[i]->bytes;
+      if (std::fwrite(bytes.data, 1, bytes.size, out) != bytes.size) {
         failure = make_error(Errc::io_error, "cannot write the output");
         return;
       }
-      report.bytes += bytes.size();
+      report.bytes += bytes.size;
+      whole.add(std::move(*ready[i]));
       ready[i].reset();
       ++next_write;
       if (progress)
@@ -412,15 +571,24 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
         ring.owners(manifest.chunk_hashes[i], static_cast<unsigned>(stores.ids.size()), eligible);
     if (candidates[i].empty())
       return make_error(Errc::unreachable, "no reachable satellite for chunk " + std::to_string(i));
-    const std::string first = candidates[i][0];
-    pipe.send(stores.up.at(first), ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]}),
-              [&, i, first](Result<msg::Envelope> r) {
-                answered[i] = true;
-                auto c = expect_body<msg::DataChunk>(std::move(r), first);
-                if (c && c->data.size() == manifest.chunk_sizes[i] &&
-                    sha256(c->data.data(), c->data.size()) == manifest.chunk_hashes[i])
-                  ready[i] = std::move(c->data);
-              });
+    // Among the chunk's own replicas (the first owners that are up), the least busy.
+    const size_t choices = std::min<size_t>(replicas, candidates[i].size());
+    std::string sat = candidates[i][0];
+    for (size_t k = 1; k < choices; ++k)
+      if (outstanding[candidates[i][k]] < outstanding[sat])
+        sat = candidates[i][k];
+    asked[i] = sat;
+    ++outstanding[sat];
+    pipe.send_message(stores.up.at(sat),
+                      caf::make_message(ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]})),
+                      [&, i, sat](Result<wire> r) {
+                        answered[i] = true;
+                        --outstanding[sat];
+                        auto c = expect_chunk(std::move(r), sat, manifest.chunk_hashes[i],
+                                              manifest.chunk_sizes[i]);
+                        if (c)
+                          ready[i] = std::move(*c);
+                      });
     // Write what is complete, in order, keeping memory to the window.
     write_ready();
   }

@@ -20,6 +20,14 @@ std::unique_ptr<orbitrain_config> make_caf_config(const Constellation& c, System
   // CAF's own logger and console output stay quiet: orbitrain logs itself.
   cfg->set("logger.file-verbosity", caf::atom("quiet"));
   cfg->set("logger.console-verbosity", caf::atom("quiet"));
+  // CAF's work-stealing workers, once out of work, poll their queue 500
+  // times with 50 us sleeps before they wait on a condition variable. With
+  // several processes sharing a few cores that polling is a context switch
+  // every 50 us per idle worker: a quarter of a satellite's CPU time during
+  // an ingest went there (perf, 4 satellites on 2 cores). Idle workers wait
+  // on the condition variable after the brief aggressive spin instead; an
+  // enqueue from outside wakes them at once.
+  cfg->set("work-stealing.moderate-poll-attempts", size_t{0});
   if (c.caf.scheduler_threads)
     cfg->set("scheduler.max-threads", static_cast<size_t>(*c.caf.scheduler_threads));
   if (c.caf.heartbeat_interval)

@@ -21,11 +21,12 @@ msg::ErrorReply error_reply(const Error& e, const std::string& kind) {
   return msg::ErrorReply{to_string(e.code), e.message, kind};
 }
 
-// Serves one decoded envelope; returns the reply body.
-msg::Body serve(Store& store, const msg::Envelope& env) {
+// Serves one decoded envelope; returns the reply body. A dataChunk's bytes
+// are `chunk_data` (still in the received message, never copied here).
+msg::Body serve(Store& store, const msg::Envelope& env, msg::ByteView chunk_data) {
   const std::string kind = msg::kind_name(env.body);
   if (auto* chunk = std::get_if<msg::DataChunk>(&env.body)) {
-    auto r = store.put_chunk(chunk->sha256, chunk->data.data(), chunk->data.size());
+    auto r = store.put_chunk(chunk->sha256, chunk_data.data, chunk_data.size);
     if (!r)
       return error_reply(r.error(), kind);
     return msg::ChunkAck{chunk->sha256, *r};
@@ -46,18 +47,7 @@ msg::Body serve(Store& store, const msg::Envelope& env) {
     }
     return p;
   }
-  if (auto* req = std::get_if<msg::ChunkRequest>(&env.body)) {
-    auto bytes = store.get_chunk(req->sha256);
-    if (!bytes) {
-      if (bytes.error().code == Errc::corrupt)
-        log_warn(bytes.error().message);
-      return error_reply(bytes.error(), kind);
-    }
-    msg::DataChunk c;
-    c.sha256 = req->sha256;
-    c.data = std::move(*bytes);
-    return c;
-  }
+  // chunkRequest: see serve_chunk_request.
   if (auto* m = std::get_if<msg::DatasetManifest>(&env.body)) {
     auto st = store.put_manifest(*m);
     if (!st)
@@ -95,13 +85,30 @@ msg::Body serve(Store& store, const msg::Envelope& env) {
   return msg::ErrorReply{"unexpected_message", "the store does not serve " + kind, kind};
 }
 
+// A chunkRequest: the verified bytes go from RocksDB's buffer straight into
+// the reply.
+wire serve_chunk_request(Store& store, const msg::Envelope& env, const msg::ChunkRequest& req,
+                         const std::string& me) {
+  std::optional<wire> reply;
+  auto st = store.read_chunk(req.sha256, [&](const uint8_t* data, size_t size) {
+    reply = make_chunk_wire(me, {}, 0, req.sha256, msg::ByteView{data, size}, env.job_id);
+  });
+  if (!st) {
+    if (st.error().code == Errc::corrupt)
+      log_warn(st.error().message);
+    return make_wire(me, error_reply(st.error(), msg::kind_name(env.body)), env.job_id);
+  }
+  return std::move(*reply);
+}
+
 } // namespace
 
 caf::behavior store_service_actor(caf::event_based_actor* self, std::shared_ptr<Store> store) {
   const std::string me = node_context(self->home_system()).node_id;
   return {
       [self, store, me](const wire& w) -> wire {
-        auto env = open_wire(w);
+        msg::ByteView chunk_data;
+        auto env = open_wire_borrowing(w, chunk_data);
         if (!env) {
           std::string from = "an unknown node";
           if (auto& src = self->current_sender())
@@ -110,7 +117,9 @@ caf::behavior store_service_actor(caf::event_based_actor* self, std::shared_ptr<
                    " (kind unknown): " + env.error().message);
           return make_wire(me, error_reply(env.error(), "unknown"));
         }
-        return make_wire(me, serve(*store, *env), env->job_id);
+        if (auto* req = std::get_if<msg::ChunkRequest>(&env->body))
+          return serve_chunk_request(*store, *env, *req, me);
+        return make_wire(me, serve(*store, *env, chunk_data), env->job_id);
       },
   };
 }

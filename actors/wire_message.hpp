@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/result.hpp"
+#include "schemas/codec.hpp"
 #include "schemas/messages.hpp"
 
 #include <caf/actor.hpp>
@@ -28,8 +29,17 @@ template <class Inspector> typename Inspector::result_type inspect(Inspector& f,
 /// Encodes `body` from `sender` (job `job_id`) into a wire message.
 wire make_wire(const std::string& sender, msg::Body body, const std::string& job_id = {});
 
+/// A dataChunk wire message (dataset, index, key) whose bytes are copied
+/// once, from `data`, straight into the message (msg::encode_chunk).
+wire make_chunk_wire(const std::string& sender, const std::string& dataset, uint64_t index,
+                     const msg::Hash& sha256, msg::ByteView data, const std::string& job_id = {});
+
 /// Decodes a wire message; errors name the problem (see codec.hpp).
 Result<msg::Envelope> open_wire(const wire& w);
+
+/// open_wire() leaving a dataChunk's bytes in `w`: `chunk_data` points at
+/// them (msg::decode_borrowing); valid while `w` and the envelope live.
+Result<msg::Envelope> open_wire_borrowing(const wire& w, msg::ByteView& chunk_data);
 
 } // namespace orbitrain
 

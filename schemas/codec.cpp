@@ -116,6 +116,8 @@ void write_manifest(wire::DatasetManifest::Builder o, const DatasetManifest& m) 
 
 struct BodyWriter {
   wire::Envelope::Body::Builder b;
+  capnp::Orphanage orphanage;
+  const ByteView* borrowed = nullptr; // a DataChunk's bytes, kept outside the message
 
   void operator()(const ProbeRequest& m) { b.initProbeRequest().setNonce(m.nonce); }
   void operator()(const NodeStatus& m) {
@@ -169,7 +171,16 @@ struct BodyWriter {
     o.setDataset(m.dataset);
     o.setIndex(m.index);
     o.setSha256(as_data(m.sha256.data(), m.sha256.size()));
-    o.setData(as_data(m.data.data(), m.data.size()));
+    if (!borrowed)
+      o.setData(as_data(m.data.data(), m.data.size()));
+    else if (borrowed->size > 0 && borrowed->size % sizeof(capnp::word) == 0 &&
+             reinterpret_cast<uintptr_t>(borrowed->data) % alignof(capnp::word) == 0)
+      // Whole aligned words become a segment of their own: written out once,
+      // never copied here. (Cap'n Proto cannot point at an empty segment, and
+      // would read past the end of a partial last word.)
+      o.adoptData(orphanage.referenceExternalData(as_data(borrowed->data, borrowed->size)));
+    else
+      o.setData(as_data(borrowed->data, borrowed->size));
   }
   void operator()(const TensorFrame& m) {
     auto o = b.initTensorFrame();
@@ -342,8 +353,11 @@ size_t payload_hint(const Body& body) {
 
 } // namespace
 
-std::vector<uint8_t> encode(const Envelope& e) {
-  // One first segment big enough for the payload keeps the message flat.
+namespace {
+
+std::vector<uint8_t> encode_impl(const Envelope& e, const ByteView* borrowed) {
+  // One first segment big enough for the payload keeps the message flat
+  // (borrowed chunk bytes go in a second segment of their own).
   capnp::MallocMessageBuilder builder(static_cast<unsigned>(
       std::min<size_t>(payload_hint(e.body), std::numeric_limits<unsigned>::max())));
   auto root = builder.initRoot<wire::Envelope>();
@@ -351,7 +365,7 @@ std::vector<uint8_t> encode(const Envelope& e) {
   root.setJobId(e.job_id);
   root.setSender(e.sender);
   root.setSentAtNs(e.sent_at_ns);
-  std::visit(BodyWriter{root.initBody()}, e.body);
+  std::visit(BodyWriter{root.initBody(), builder.getOrphanage(), borrowed}, e.body);
   auto segments = builder.getSegmentsForOutput();
   size_t size = capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word);
   std::vector<uint8_t> out(size);
@@ -359,6 +373,20 @@ std::vector<uint8_t> encode(const Envelope& e) {
   kj::ArrayOutputStream stream(kj::arrayPtr(out.data(), out.size()));
   capnp::writeMessage(stream, segments);
   return out;
+}
+
+} // namespace
+
+std::vector<uint8_t> encode(const Envelope& e) {
+  return encode_impl(e, nullptr);
+}
+
+Result<std::vector<uint8_t>> encode_chunk(const Envelope& e, ByteView chunk_data) {
+  auto* c = std::get_if<DataChunk>(&e.body);
+  if (!c || !c->data.empty())
+    return make_error(Errc::invalid_argument,
+                      "encode_chunk needs a dataChunk envelope without data of its own");
+  return encode_impl(e, &chunk_data);
 }
 
 // ---- decode -----------------------------------------------------------------
@@ -461,7 +489,8 @@ DatasetManifest read_manifest(wire::DatasetManifest::Reader r, const std::string
   return m;
 }
 
-Body read_body(wire::Envelope::Body::Reader b) {
+// With `borrow`, a DataChunk's bytes are not copied: *borrow points at them.
+Body read_body(wire::Envelope::Body::Reader b, ByteView* borrow) {
   switch (b.which()) {
   case wire::Envelope::Body::PROBE_REQUEST:
     return ProbeRequest{b.getProbeRequest().getNonce()};
@@ -533,7 +562,11 @@ Body read_body(wire::Envelope::Body::Reader b) {
     m.sha256 = read_hash(r.getSha256(), "dataChunk.sha256");
     if (!r.hasData())
       fail(Errc::missing_field, "dataChunk.data is missing");
-    m.data = bytes(r.getData());
+    auto d = r.getData();
+    if (borrow)
+      *borrow = ByteView{d.begin(), d.size()};
+    else
+      m.data = bytes(d);
     return m;
   }
   case wire::Envelope::Body::TENSOR_FRAME: {
@@ -782,17 +815,41 @@ Result<T> read_envelope(const uint8_t* data, size_t size, const DecodeLimits& li
 
 } // namespace
 
-Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+namespace {
+
+// decode(); `borrow` (only for 8-byte aligned input, which is read in place)
+// receives a DataChunk's bytes instead of the body.
+Result<Envelope> decode_impl(const uint8_t* data, size_t size, const DecodeLimits& limits,
+                             ByteView* borrow) {
   return read_envelope<Envelope>(data, size, limits, false,
-                                 [](wire::Envelope::Reader root) -> Result<Envelope> {
+                                 [borrow](wire::Envelope::Reader root) -> Result<Envelope> {
                                    Envelope out;
                                    out.protocol_version = root.getProtocolVersion();
                                    out.job_id = text(root.getJobId());
                                    out.sender = text(root.getSender());
                                    out.sent_at_ns = root.getSentAtNs();
-                                   out.body = read_body(root.getBody());
+                                   out.body = read_body(root.getBody(), borrow);
                                    return out;
                                  });
+}
+
+} // namespace
+
+Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+  return decode_impl(data, size, limits, nullptr);
+}
+
+Result<Envelope> decode_borrowing(const uint8_t* data, size_t size, ByteView& chunk_data,
+                                  const DecodeLimits& limits) {
+  chunk_data = ByteView{};
+  const bool aligned = reinterpret_cast<uintptr_t>(data) % alignof(capnp::word) == 0;
+  auto out = decode_impl(data, size, limits, aligned ? &chunk_data : nullptr);
+  if (!out)
+    chunk_data = ByteView{};
+  else if (!aligned)
+    if (auto* c = std::get_if<DataChunk>(&out->body))
+      chunk_data = ByteView{c->data.data(), c->data.size()};
+  return out;
 }
 
 std::vector<uint8_t> encode_flat_frame(const std::string& sender, const std::string& job_id,

@@ -30,7 +30,20 @@ struct DecodeLimits {
   size_t max_message_bytes = size_t{64} << 20;
 };
 
+/// Bytes owned by someone else: a view, valid as long as its owner says.
+struct ByteView {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
 std::vector<uint8_t> encode(const Envelope& envelope);
+
+/// encode() of an envelope whose body is a DataChunk with empty `data`,
+/// taking the chunk's bytes from `chunk_data` instead: they are copied once,
+/// straight into the output (no intermediate message). The result decodes
+/// like encode() of the same envelope with the bytes in `data`. `chunk_data`
+/// must stay valid during the call; an envelope of another kind is an error.
+Result<std::vector<uint8_t>> encode_chunk(const Envelope& envelope, ByteView chunk_data);
 
 Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
 inline Result<Envelope> decode(const std::vector<uint8_t>& bytes, const DecodeLimits& limits = {}) {
@@ -59,6 +72,14 @@ struct FlatFrameView {
 /// what is wrong; a message of another kind is Errc::invalid_argument.
 Result<FlatFrameView> decode_flat_frame(const uint8_t* data, size_t size,
                                         const DecodeLimits& limits = {});
+
+/// decode() with the bytes of a DataChunk body left where they are: the
+/// body's `data` stays empty and `chunk_data` points at the bytes inside
+/// `data` (or, when `data` is not 8-byte aligned, inside the returned
+/// envelope's `data`, which then holds a copy). Valid while both live.
+/// Bodies of other kinds are decoded as by decode(); `chunk_data` is empty.
+Result<Envelope> decode_borrowing(const uint8_t* data, size_t size, ByteView& chunk_data,
+                                  const DecodeLimits& limits = {});
 
 /// A dataset manifest as stored on disk (a standalone Cap'n Proto message).
 std::vector<uint8_t> encode_manifest(const DatasetManifest& manifest);

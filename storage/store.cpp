@@ -92,6 +92,13 @@ std::string part_key(const std::string& job, uint64_t step, uint32_t index) {
   return part_prefix(job) + buf;
 }
 
+// Room for a chunk's two puts (bytes and index entry) in one WriteBatch, so
+// that its buffer is allocated once instead of growing (and copying the
+// chunk again) when the index entry follows the bytes.
+size_t chunk_batch_bytes(size_t chunk_size) {
+  return chunk_size + 256;
+}
+
 rocksdb::Slice key_of(const Sha256& h) {
   return rocksdb::Slice(reinterpret_cast<const char*>(h.data()), h.size());
 }
@@ -177,7 +184,7 @@ Result<bool> Store::put_chunk(const Sha256& key, const uint8_t* data, size_t siz
     return held.error();
   if (*held)
     return false;
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(chunk_batch_bytes(size));
   batch.Put(impl_->chunks, key_of(key), rocksdb::Slice(reinterpret_cast<const char*>(data), size));
   std::string sz;
   put_u64(sz, size);
@@ -199,13 +206,27 @@ Result<std::vector<uint8_t>> Store::raw_chunk(const Sha256& key) {
 }
 
 Result<std::vector<uint8_t>> Store::get_chunk(const Sha256& key) {
-  auto bytes = raw_chunk(key);
-  if (!bytes)
-    return bytes;
-  if (sha256(bytes->data(), bytes->size()) != key)
+  std::vector<uint8_t> out;
+  auto st = read_chunk(key, [&](const uint8_t* p, size_t n) { out.assign(p, p + n); });
+  if (!st)
+    return st.error();
+  return out;
+}
+
+Status Store::read_chunk(const Sha256& key,
+                         const std::function<void(const uint8_t*, size_t)>& use) {
+  rocksdb::PinnableSlice value;
+  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->chunks, key_of(key), &value);
+  if (s.IsNotFound())
+    return make_error(Errc::not_found, "chunk " + short_hex(key) + " is not held here");
+  if (!s.ok())
+    return db_error(s, "cannot read chunk " + short_hex(key));
+  const auto* bytes = reinterpret_cast<const uint8_t*>(value.data());
+  if (sha256(bytes, value.size()) != key)
     return make_error(Errc::corrupt, "chunk " + short_hex(key) + " in " + dir_ +
                                          " is corrupt: its bytes no longer match its key");
-  return bytes;
+  use(bytes, value.size());
+  return Ok{};
 }
 
 Result<bool> Store::has_chunk(const Sha256& key, bool verify, bool* dropped_corrupt) {
@@ -220,7 +241,7 @@ Result<bool> Store::has_chunk(const Sha256& key, bool verify, bool* dropped_corr
       return db_error(s, "cannot read chunk index");
     return true;
   }
-  auto bytes = get_chunk(key);
+  auto bytes = read_chunk(key, [](const uint8_t*, size_t) {});
   if (bytes)
     return true;
   if (bytes.error().code == Errc::not_found)
@@ -247,7 +268,7 @@ Status Store::delete_chunk(const Sha256& key) {
 }
 
 Status Store::raw_put_chunk(const Sha256& key, const std::vector<uint8_t>& bytes) {
-  rocksdb::WriteBatch batch;
+  rocksdb::WriteBatch batch(chunk_batch_bytes(bytes.size()));
   batch.Put(impl_->chunks, key_of(key),
             rocksdb::Slice(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   std::string sz;

@@ -22,6 +22,7 @@
 #include "storage/sha256.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +55,10 @@ public:
   Result<bool> put_chunk(const Sha256& key, const uint8_t* data, size_t size);
   /// The chunk's bytes, verified. Errc::not_found or Errc::corrupt.
   Result<std::vector<uint8_t>> get_chunk(const Sha256& key);
+  /// Calls `use` with the chunk's bytes, verified, where RocksDB read them
+  /// (no copy; valid during the call only). Errc::not_found or Errc::corrupt,
+  /// and then `use` is not called.
+  Status read_chunk(const Sha256& key, const std::function<void(const uint8_t*, size_t)>& use);
   /// Whether the chunk is held. With `verify`, reads and checks it, and
   /// drops a corrupt copy (then answers false and sets *dropped_corrupt).
   Result<bool> has_chunk(const Sha256& key, bool verify, bool* dropped_corrupt = nullptr);

@@ -96,6 +96,62 @@ TEST(Codec, DataChunkRoundTrip) {
   EXPECT_EQ(b.data, c.data);
 }
 
+TEST(Codec, BorrowedChunkBytesEncodeAndDecodeLikeOwnedOnes) {
+  // Sizes that are and are not whole words; data that is and is not aligned.
+  for (size_t size : {size_t{1} << 20, size_t{4093}, size_t{0}}) {
+    for (size_t shift : {size_t{0}, size_t{3}}) {
+      const auto data = bytes_of(size, 5);
+      std::vector<uint8_t> holder(size + shift + 8);
+      std::copy(data.begin(), data.end(), holder.begin() + static_cast<ptrdiff_t>(shift));
+      DataChunk meta{"ds", 9, {}, {}};
+      meta.sha256[0] = 0xab;
+      auto bytes = encode_chunk(envelope(meta), ByteView{holder.data() + shift, size});
+      ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+      auto owned = decode(*bytes);
+      ASSERT_TRUE(owned.ok()) << size << "+" << shift << ": " << owned.error().message;
+      auto c = std::get<DataChunk>(owned->body);
+      EXPECT_EQ(c.dataset, "ds");
+      EXPECT_EQ(c.index, 9u);
+      EXPECT_EQ(c.sha256, meta.sha256);
+      EXPECT_EQ(c.data, data) << size << " bytes at offset " << shift;
+
+      ByteView view;
+      auto borrowed = decode_borrowing(bytes->data(), bytes->size(), view);
+      ASSERT_TRUE(borrowed.ok()) << borrowed.error().message;
+      EXPECT_TRUE(std::get<DataChunk>(borrowed->body).data.empty());
+      ASSERT_EQ(view.size, size);
+      EXPECT_TRUE(std::equal(data.begin(), data.end(), view.data));
+      if (size > 0) {
+        EXPECT_GE(view.data, bytes->data()) << "the bytes are not copied";
+        EXPECT_LE(view.data + view.size, bytes->data() + bytes->size());
+      }
+    }
+  }
+  // Not a data chunk, or one with bytes of its own: refused.
+  EXPECT_FALSE(encode_chunk(envelope(ProbeRequest{1}), {}).ok());
+  EXPECT_FALSE(encode_chunk(envelope(DataChunk{"d", 0, {}, {1, 2}}), {}).ok());
+}
+
+TEST(Codec, BorrowingDecodeOfUnalignedInputCopiesTheChunk) {
+  auto bytes = encode(envelope(DataChunk{"d", 1, {}, bytes_of(5000, 2)}));
+  std::vector<uint8_t> shifted(bytes.size() + 1);
+  std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
+  ByteView view;
+  auto r = decode_borrowing(shifted.data() + 1, bytes.size(), view);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const auto& c = std::get<DataChunk>(r->body);
+  EXPECT_EQ(view.data, c.data.data());
+  EXPECT_EQ(c.data, bytes_of(5000, 2));
+  // Other kinds decode as usual, with an empty view.
+  auto probe = encode(envelope(ProbeRequest{4}));
+  ASSERT_TRUE(decode_borrowing(probe.data(), probe.size(), view).ok());
+  EXPECT_EQ(view.size, 0u);
+  // Errors leave the view empty.
+  bytes.resize(bytes.size() - 8);
+  EXPECT_FALSE(decode_borrowing(bytes.data(), bytes.size(), view).ok());
+  EXPECT_EQ(view.data, nullptr);
+}
+
 TEST(Codec, TaskMessagesRoundTrip) {
   TaskAssignment a{5, 2, 1, 4, "ds", {0, 65, 130}, 65};
   auto ab = std::get<TaskAssignment>(roundtrip(envelope(a)).body);

@@ -97,6 +97,11 @@ TEST_F(Data4, IngestKillCatRepairReingest) {
   EXPECT_EQ(d["min_copies"], 2);
   EXPECT_EQ(d["under_replicated"], 0);
   EXPECT_EQ(d["manifest_on"].size(), 4u);
+  // Hashed and scanned in the same single pass that sent the chunks.
+  const std::string input = slurp(file_);
+  EXPECT_EQ(d["sha256"],
+            to_hex(sha256(reinterpret_cast<const uint8_t*>(input.data()), input.size())));
+  EXPECT_EQ(d["vocabulary_size"], 18); // "abcdefghij klmnop\n"
 
   auto* victim = cluster_->find("sat-3");
   victim->process.signal(SIGKILL);

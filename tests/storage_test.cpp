@@ -64,6 +64,12 @@ TEST(Store, PutGetVerify) {
   EXPECT_EQ(*got, a);
   EXPECT_TRUE(*store->has_chunk(key(b), false));
   EXPECT_TRUE(*store->has_chunk(key(b), true));
+  std::vector<uint8_t> seen;
+  ASSERT_TRUE(
+      store->read_chunk(key(b), [&](const uint8_t* p, size_t n) { seen.assign(p, p + n); }).ok());
+  EXPECT_EQ(seen, b);
+  EXPECT_EQ(store->read_chunk(key(bytes(5, 9)), [](const uint8_t*, size_t) {}).error().code,
+            Errc::not_found);
   auto missing = store->get_chunk(key(bytes(5, 9)));
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, Errc::not_found);
@@ -103,6 +109,11 @@ TEST(Store, CorruptionDetectedOnEveryRead) {
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, Errc::corrupt);
   EXPECT_NE(got.error().message.find(short_hex(k)), std::string::npos);
+  bool called = false;
+  auto read = store->read_chunk(k, [&](const uint8_t*, size_t) { called = true; });
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, Errc::corrupt);
+  EXPECT_FALSE(called) << "corrupt bytes are never handed out";
   // The index still lists it; a verifying query drops it.
   EXPECT_TRUE(*store->has_chunk(k, false));
   bool dropped = false;
