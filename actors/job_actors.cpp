@@ -924,10 +924,11 @@ std::vector<orbit::WorkerView> worker_views(scheduler_state& st,
     w.sunlit = r.sunlit;
     w.ps_latency =
         w.slot >= 0 && st.ps_slot >= 0 ? st.model->latency(w.slot, st.ps_slot) : orbit::infinity;
-    // A task's expected duration: the worker's task time (the slowest
-    // known before its first report, 1 s before any), in simulated time.
+    // The work a new task would end: the tasks it holds and the new one,
+    // at the worker's task time (the slowest known before its first report,
+    // 1 s before any), in simulated time.
     const double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
-    w.task_s = ms / 1000 * st.clock->time_scale();
+    w.task_s = (st.load[i] + 1) * ms / 1000 * st.clock->time_scale();
   }
   return v;
 }
