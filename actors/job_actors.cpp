@@ -894,6 +894,8 @@ struct scheduler_state {
 };
 
 const orbit::SystemWallClock scheduler_wall;
+// The energy rule plans for this many times a worker's expected work.
+constexpr double energy_safety = 2;
 
 // What the scheduler knows of each worker, for orbit::choose_worker; moves
 // its model to the simulated now (at most every 100 ms).
@@ -926,9 +928,10 @@ std::vector<orbit::WorkerView> worker_views(scheduler_state& st,
         w.slot >= 0 && st.ps_slot >= 0 ? st.model->latency(w.slot, st.ps_slot) : orbit::infinity;
     // The work a new task would end: the tasks it holds and the new one,
     // at the worker's task time (the slowest known before its first report,
-    // 1 s before any), in simulated time.
+    // 1 s before any), in simulated time, doubled: the task time is a moving
+    // average and a task can take longer (a busy host, a chunk fetched).
     const double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
-    w.task_s = (st.load[i] + 1) * ms / 1000 * st.clock->time_scale();
+    w.task_s = energy_safety * (st.load[i] + 1) * ms / 1000 * st.clock->time_scale();
   }
   return v;
 }
