@@ -4,6 +4,7 @@
 #include "actors/link_layer.hpp"
 #include "actors/runtime.hpp"
 #include "actors/satellite_actors.hpp"
+#include "actors/tensor_exchange.hpp"
 #include "actors/wire_message.hpp"
 #include "compute/model.hpp"
 #include "compute/optimizer.hpp"
@@ -121,33 +122,6 @@ std::optional<SpecIn> read_spec(const wire& w) {
   return SpecIn{std::get<msg::JobSpec>(env->body), env->job_id};
 }
 
-// The parameters (or gradients) as one f32 tensor in frames.
-std::vector<wire> to_frames(const std::string& sender, msg::TensorKind kind, const float* data,
-                            size_t n, uint64_t version, uint64_t step, uint64_t task_id) {
-  msg::Tensor t;
-  t.name = kind == msg::TensorKind::parameters ? "parameters" : "gradients";
-  t.dtype = msg::DType::f32;
-  t.shape = {n};
-  t.data.resize(n * sizeof(float));
-  std::memcpy(t.data.data(), data, t.data.size());
-  msg::TensorFrame header;
-  header.kind = kind;
-  header.version = version;
-  header.step = step;
-  header.task_id = task_id;
-  std::vector<wire> out;
-  for (auto& f : msg::split_tensors({t}, header))
-    out.push_back(make_wire(sender, std::move(f)));
-  return out;
-}
-
-std::vector<float> floats_of(const msg::Tensor& t) {
-  std::vector<float> v(t.data.size() / sizeof(float));
-  if (!v.empty())
-    std::memcpy(v.data(), t.data.data(), v.size() * sizeof(float));
-  return v;
-}
-
 cp::LrSchedule schedule_of(const msg::JobSpec& s) {
   return cp::LrSchedule{s.lr, s.min_lr, s.warmup_steps, s.decay_steps};
 }
@@ -181,13 +155,31 @@ Result<std::vector<uint8_t>> fetch_from_peers(caf::actor_system& sys,
 
 // ---- worker: the compute thread ------------------------------------------------
 
+// The parameters as frames [k*frame_floats, ...) of one flat tensor.
+wire param_frame(const std::string& sender, const std::string& job, uint64_t version, uint64_t step,
+                 const float* params, size_t n, size_t begin, size_t end) {
+  msg::TensorFrame h;
+  h.kind = msg::TensorKind::parameters;
+  h.version = version;
+  h.step = step;
+  h.frame_index = static_cast<uint32_t>(begin / frame_floats);
+  h.frame_count = frames_in(0, n);
+  h.total_bytes = n * sizeof(float);
+  return wire{
+      msg::encode_flat_frame(sender, job, h, "parameters", n, begin, params + begin, end - begin)};
+}
+
 // Runs on its own (detached) thread: model, windows, forward and backward.
-// Talks only to its worker actor, and to peer stores through blocking
-// requests when a window needs a chunk held elsewhere.
-caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, wire spec_wire,
-                            std::vector<caf::actor> peer_stores) {
+// Parameters come from the worker's landing, block by block as forward needs
+// them; gradients go to the parameter server as backward finishes them, then
+// the result (after its frames, from the same sender, so in order). Reads
+// chunks held elsewhere from peer stores through blocking requests.
+caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf::actor ps,
+                            wire spec_wire, std::vector<caf::actor> peer_stores,
+                            std::shared_ptr<ParamLanding> landing) {
   auto env = open_wire(spec_wire);
   const auto spec = std::get<msg::JobSpec>(env->body);
+  const std::string job = env->job_id;
   auto& ctx = node_context(self->home_system());
   omp_set_num_threads(static_cast<int>(std::max<uint32_t>(1, spec.threads)));
   auto manifest = ctx.store->get_manifest(spec.dataset).value();
@@ -196,33 +188,38 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, wir
       std::make_shared<cp::Gpt>(cfg, cp::StageRange::whole(), cp::parse_precision(spec.precision));
   auto tok = std::make_shared<cp::Tokenizer>(manifest.vocabulary);
   // Chunks held elsewhere come from the peers that hold them.
-  auto& sys = self->home_system();
-  auto fetch = [&sys, peer_stores](const msg::Hash& h) {
-    return fetch_from_peers(sys, peer_stores, h);
+  // (The actor system outlives the actor: hold it by pointer, not by a
+  // reference to this function's local.)
+  auto* sys = &self->home_system();
+  auto fetch = [sys, peer_stores](const msg::Hash& h) {
+    return fetch_from_peers(*sys, peer_stores, h);
   };
   auto source = std::make_shared<StoreChunkSource>(*ctx.store, manifest, fetch);
   auto reader = std::make_shared<WindowReader>(manifest, *source);
-  auto version = std::make_shared<uint64_t>(UINT64_MAX);
+  // Which version the model's parameters hold, and how much of it.
+  struct Held {
+    uint64_t version = UINT64_MAX;
+    size_t copied = 0;
+  };
+  auto held = std::make_shared<Held>();
   const std::string id = ctx.node_id;
+  const bool async = spec.mode == "async";
+  const auto boundaries = model->gradient_boundaries();
+  const uint32_t grad_frames = gradient_frame_count(boundaries, model->grads().size());
   return {
-      [model, version](params_atom, uint64_t v, std::vector<float>& params) {
-        std::memcpy(model->params().data(), params.data(),
-                    std::min(params.size(), model->params().size()) * sizeof(float));
-        *version = v;
-      },
-      [self, worker, model, tok, reader, source, spec, id, version](const wire& w) {
+      [=, source = source](const wire& w) { // `reader` reads through `source`
         auto e = open_wire(w);
         const auto& task = std::get<msg::TaskAssignment>(e->body);
         msg::TaskResult r;
         r.task_id = task.task_id;
         r.step = task.step;
         r.micro_batch = task.micro_batch;
-        r.param_version = *version;
         const auto t0 = std::chrono::steady_clock::now();
+        std::chrono::steady_clock::duration waited{}; // for parameters to arrive
         const int T = model->config().block_size;
         const int B = static_cast<int>(task.window_starts.size());
+        const size_t n = model->params().size();
         std::vector<int32_t> x(static_cast<size_t>(B) * T), y(x.size());
-        std::vector<wire> frames;
         try {
           for (int b = 0; b < B; ++b) {
             auto win = reader->read(task.window_starts[static_cast<size_t>(b)],
@@ -234,25 +231,56 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, wir
             std::copy_n(ids.begin(), T, x.begin() + static_cast<ptrdiff_t>(b) * T);
             std::copy_n(ids.begin() + 1, T, y.begin() + static_cast<ptrdiff_t>(b) * T);
           }
+          // Sync: the version the task names. Async: the newest one here.
+          const uint64_t v = async ? landing->wait_any() : task.param_version;
+          r.param_version = v;
+          if (held->version != v)
+            *held = Held{v, 0};
+          size_t unsent = model->grads().size();
+          uint32_t frame = 0;
+          msg::TensorFrame h;
+          h.kind = msg::TensorKind::gradients;
+          h.version = v;
+          h.step = task.step;
+          h.task_id = task.task_id;
+          h.frame_count = grad_frames;
+          h.total_bytes = n * sizeof(float);
+          model->set_hooks({[&](size_t end) {
+                              const auto w0 = std::chrono::steady_clock::now();
+                              landing->take(v, end, model->params().data(), held->copied);
+                              waited += std::chrono::steady_clock::now() - w0;
+                            },
+                            [&](size_t begin) {
+                              for (size_t b = begin; b < unsent; b += frame_floats) {
+                                const size_t e = std::min(b + frame_floats, unsent);
+                                h.frame_index = frame++;
+                                link_send(
+                                    self, ps, spec.parameter_server,
+                                    wire{msg::encode_flat_frame(id, job, h, "gradients", n, b,
+                                                                model->grads().data() + b, e - b)});
+                              }
+                              unsent = std::min(unsent, begin);
+                            }});
           model->zero_grad();
           r.loss = model->forward(x.data(), nullptr, y.data(), B, T);
           // Sync: a step is the mean of M micro-batches. Async: every
           // gradient is a step of its own.
-          model->backward(nullptr, spec.mode == "async"
-                                       ? 1.f
-                                       : 1.f / static_cast<float>(spec.micro_batches_per_step));
+          model->backward(nullptr,
+                          async ? 1.f : 1.f / static_cast<float>(spec.micro_batches_per_step));
+          model->set_hooks({});
           r.tokens = static_cast<uint64_t>(B) * T;
-          frames = to_frames(id, msg::TensorKind::gradients, model->grads().data(),
-                             model->grads().size(), *version, task.step, task.task_id);
-          r.gradient_frames = static_cast<uint32_t>(frames.size());
+          r.gradient_frames = frame;
         } catch (const std::exception& ex) {
+          model->set_hooks({});
           r.error_message = ex.what();
-          frames.clear();
         }
-        r.compute_ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                .count();
-        self->send(worker, task_done_atom_v, make_wire(id, r), std::move(frames));
+        // Compute time proper: without the wait for parameters.
+        r.compute_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                                 t0 - waited)
+                           .count();
+        auto result = make_wire(id, r, job);
+        link_send(self, ps, spec.parameter_server, result);
+        self->send(worker, task_done_atom_v, std::move(result));
       },
   };
 }
@@ -263,8 +291,8 @@ struct worker_state {
   msg::JobSpec spec;
   std::string job;
   caf::actor ps, scheduler, compute;
-  msg::FrameAssembler params;
-  uint64_t version = UINT64_MAX; // none yet
+  std::shared_ptr<ParamLanding> landing = std::make_shared<ParamLanding>();
+  uint64_t version = UINT64_MAX; // the newest parameter version arriving or here
   std::deque<wire> waiting;      // tasks for a version not here yet
   uint32_t in_compute = 0;       // tasks handed to the compute thread
   bool awaiting_params = false;  // async: a gradient is out, fresh parameters on the way
@@ -301,6 +329,8 @@ wire load_report(caf::event_based_actor* self, const worker_state& st) {
 caf::behavior job_worker_actor(caf::event_based_actor* self) {
   join_supervisor(self);
   auto st = std::make_shared<worker_state>();
+  // A compute thread waiting for parameters must not outlive the worker.
+  self->attach_functor([landing = st->landing] { landing->close(); });
   auto dispatch = [self, st] {
     // Sync: tasks run in order, each on the version it names. Async: one at
     // a time, each on the freshest parameters the server has answered the
@@ -310,7 +340,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
       auto e = open_wire(st->waiting.front());
       const auto& t = std::get<msg::TaskAssignment>(e->body);
       if (async ? st->version == UINT64_MAX || st->in_compute > 0 || st->awaiting_params
-                : t.param_version != st->version)
+                : st->version == UINT64_MAX || t.param_version > st->version)
         break;
       self->send(st->compute, st->waiting.front());
       st->waiting.pop_front();
@@ -361,8 +391,8 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
                                   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
                             });
                             st->compute = self->spawn<caf::detached + caf::linked>(
-                                compute_actor, caf::actor_cast<caf::actor>(self), spec_wire,
-                                stores);
+                                compute_actor, caf::actor_cast<caf::actor>(self), st->ps, spec_wire,
+                                stores, st->landing);
                             rp.deliver(make_wire(me(self), msg::StepDone{}, st->job));
                             self->delayed_send(self, std::chrono::seconds(3), tick_atom_v);
                           });
@@ -370,47 +400,53 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
         return rp;
       },
       [self, st, dispatch](const wire& w) {
+        // Parameter frames go straight to the landing, where the compute
+        // thread takes them as forward needs them.
+        auto frame = msg::decode_flat_frame(w.bytes.data(), w.bytes.size());
+        if (frame) {
+          if (frame->header.kind != msg::TensorKind::parameters)
+            return;
+          if (!st->landing->land(*frame)) {
+            log_warn("worker: parameter frame " + std::to_string(frame->header.frame_index) +
+                     " of version " + std::to_string(frame->header.version) + " from " +
+                     frame->sender + " is out of order; dropped");
+            return;
+          }
+          if (frame->header.version != st->version) {
+            st->version = frame->header.version;
+            st->awaiting_params = false;
+            dispatch();
+          }
+          return;
+        }
+        if (frame.error().code != Errc::invalid_argument) {
+          log_warn("worker: malformed tensor frame: " + frame.error().message);
+          return;
+        }
         auto env = open_wire(w);
         if (!env) {
           log_warn("worker: malformed message: " + env.error().message);
           return;
         }
-        if (auto* f = std::get_if<msg::TensorFrame>(&env->body)) {
-          if (f->kind != msg::TensorKind::parameters)
-            return;
-          if (f->frame_index == 0 && !st->params.complete())
-            st->params = msg::FrameAssembler{};
-          const uint64_t v = f->version;
-          if (!st->params.add(std::move(*f)).ok())
-            return;
-          if (!st->params.complete())
-            return;
-          auto tensors = st->params.take();
-          if (!tensors || tensors->empty())
-            return;
-          st->version = v;
-          st->awaiting_params = false;
-          self->send(st->compute, params_atom_v, v, floats_of((*tensors)[0]));
-          dispatch();
-        } else if (std::holds_alternative<msg::TaskAssignment>(env->body)) {
+        if (std::holds_alternative<msg::TaskAssignment>(env->body)) {
           st->waiting.push_back(w);
           dispatch();
         }
       },
-      [self, st, dispatch](task_done_atom, const wire& result, std::vector<wire>& frames) {
-        // Async: the server answers every gradient with its parameters.
-        st->awaiting_params = st->spec.mode == "async" && !frames.empty();
-        for (auto& f : frames)
-          link_send(self, st->ps, st->spec.parameter_server, std::move(f));
-        link_send(self, st->ps, st->spec.parameter_server, result);
+      [self, st, dispatch](task_done_atom, const wire& result) {
         link_send(self, st->scheduler, st->spec.scheduler, result);
         if (st->in_compute > 0)
           --st->in_compute;
         ++st->tasks_done;
         if (auto e = open_wire(result))
-          if (auto* r = std::get_if<msg::TaskResult>(&e->body))
+          if (auto* r = std::get_if<msg::TaskResult>(&e->body)) {
             st->step_ms =
                 st->step_ms == 0 ? r->compute_ms : 0.8 * st->step_ms + 0.2 * r->compute_ms;
+            // Async: the server answers every gradient with parameters,
+            // unless they are here already.
+            st->awaiting_params = st->spec.mode == "async" && r->error_message.empty() &&
+                                  st->version == r->param_version;
+          }
         link_send(self, st->scheduler, st->spec.scheduler, load_report(self, *st));
         dispatch();
       },
@@ -434,10 +470,11 @@ struct ps_state {
   caf::actor scheduler;
   std::unique_ptr<cp::Gpt> model; // holds the master parameters
   std::unique_ptr<cp::AdamW> adam;
-  uint32_t step = 0;                                // the step being collected
-  uint64_t version = 0;                             // parameters have seen `version` steps
-  std::map<uint64_t, msg::FrameAssembler> incoming; // by task id
-  std::map<uint32_t, std::vector<float>> grads;     // this step's, by micro-batch
+  uint32_t step = 0;                           // the step being collected
+  uint64_t version = 0;                        // parameters have seen `version` steps
+  std::map<uint64_t, GradientFrames> incoming; // by task id, until its result
+  std::map<uint32_t, GradientFrames> ready;    // sync: complete, by micro-batch, not summed yet
+  uint32_t next_mb = 0;                        // sync: micro-batches [0, next_mb) are summed
   std::map<uint32_t, double> losses;
   uint64_t tokens = 0;
   std::vector<uint32_t> done_per_worker;
@@ -564,8 +601,9 @@ void write_checkpoint(caf::event_based_actor* self, const ps_state& st) {
 // One optimizer step from the gradient in the model's gradient buffer: clip
 // and AdamW at the schedule's rate. Counts the step and the version.
 // `update_start`: when the parameter server began its own work on the step.
+// `stream`: sends the new parameters as AdamW finishes each frame of them.
 msg::StepDone apply_step(ps_state& st, double loss, uint64_t tokens,
-                         std::chrono::steady_clock::time_point update_start) {
+                         std::chrono::steady_clock::time_point update_start, ParamStream* stream) {
   auto& g = st.model->grads();
   msg::StepDone done;
   done.step = st.step;
@@ -573,7 +611,10 @@ msg::StepDone apply_step(ps_state& st, double loss, uint64_t tokens,
   done.tokens = tokens;
   done.grad_norm = cp::clip_grad_norm(g.data(), g.size(), st.spec.grad_clip);
   done.lr = schedule_of(st.spec).at(static_cast<int>(st.step));
-  st.adam->step(st.model->params().data(), g.data(), done.lr);
+  st.adam->step(st.model->params().data(), g.data(), done.lr, [stream](size_t end) {
+    if (stream)
+      stream->progress(end);
+  });
   done.version = ++st.version;
   done.tasks_per_worker = st.done_per_worker;
   done.refused = st.refused;
@@ -622,49 +663,84 @@ void count_task(ps_state& st, const std::string& worker) {
 caf::behavior job_ps_actor(caf::event_based_actor* self) {
   join_supervisor(self);
   auto st = std::make_shared<ps_state>();
-  auto send_params = [self, st](const std::vector<caf::actor>& to) {
-    auto frames = to_frames(me(self), msg::TensorKind::parameters, st->model->params().data(),
-                            st->model->params().size(), st->version, st->step, 0);
+  // The frame [begin, end) of the current parameters, with `version`, as
+  // one message for every recipient (encoded once, shared).
+  auto param_message = [self, st](uint64_t version, uint64_t step, size_t begin, size_t end) {
+    const auto& p = st->model->params();
+    return caf::make_message(
+        param_frame(me(self), st->job, version, step, p.data(), p.size(), begin, end));
+  };
+  auto note_sent = [st](const std::vector<caf::actor>& to) {
     const auto now = std::chrono::steady_clock::now();
     st->sent_at = now;
-    for (const auto& w : to) {
+    for (const auto& w : to)
       st->sent_to[w.address()] = now;
-      for (const auto& f : frames) {
-        st->bytes_out += f.bytes.size();
-        link_send(self, w, worker_satellite(*st, w), f);
+  };
+  // The current parameters, whole.
+  auto send_params = [self, st, param_message, note_sent](const std::vector<caf::actor>& to) {
+    note_sent(to);
+    const size_t n = st->model->params().size();
+    for (size_t b = 0; b < n; b += frame_floats) {
+      auto m = param_message(st->version, st->step, b, std::min(n, b + frame_floats));
+      for (const auto& w : to) {
+        st->bytes_out += m.get_as<wire>(0).bytes.size();
+        link_send(self, w, worker_satellite(*st, w), m);
       }
     }
   };
+  // The parameters the running update is producing, frame by frame.
+  auto stream_to = [self, st, param_message, note_sent](std::vector<caf::actor> to) {
+    note_sent(to);
+    return ParamStream(st->model->params().size(), [=](size_t b, size_t e) {
+      auto m = param_message(st->version + 1, st->step + 1, b, e);
+      for (const auto& w : to) {
+        st->bytes_out += m.get_as<wire>(0).bytes.size();
+        link_send(self, w, worker_satellite(*st, w), m);
+      }
+    });
+  };
   auto broadcast = [st, send_params] { send_params(st->workers); };
+  auto worker_of = [st](const std::string& id) -> caf::actor {
+    for (size_t i = 0; i < st->spec.workers.size() && i < st->workers.size(); ++i)
+      if (st->spec.workers[i] == id)
+        return st->workers[i];
+    return {};
+  };
   // Async: a gradient is applied on arrival when the parameters it was
   // computed on are at most `staleness` versions old, and refused otherwise;
   // either way its worker gets the current parameters back.
-  auto async_result = [self, st, send_params](const msg::TaskResult& r, const std::string& sender,
-                                              std::optional<std::vector<msg::Tensor>> tensors) {
-    if (st->step >= st->spec.steps)
-      return; // the job is done; late gradients change nothing
-    const auto worker = caf::actor_cast<caf::actor>(self->current_sender());
+  auto async_result = [self, st, send_params, stream_to, worker_of](const msg::TaskResult& r,
+                                                                    const std::string& sender) {
+    GradientFrames frames;
+    if (auto in = st->incoming.find(r.task_id); in != st->incoming.end()) {
+      frames = std::move(in->second);
+      st->incoming.erase(in);
+    }
+    if (!r.error_message.empty() || st->step >= st->spec.steps)
+      return; // failed, or the job is done (late gradients change nothing)
+    const auto worker = worker_of(sender);
+    auto& g = st->model->grads();
+    if (frames.floats != g.size() || !worker)
+      return;
     const uint64_t lag =
         r.param_version <= st->version ? st->version - r.param_version : UINT64_MAX;
-    auto& g = st->model->grads();
-    if (!tensors || tensors->empty() || (*tensors)[0].data.size() != g.size() * sizeof(float))
-      return;
     if (lag > st->spec.staleness) {
       ++st->refused;
-      if (worker)
-        send_params({worker});
+      send_params({worker});
       return;
     }
     const auto update_start = std::chrono::steady_clock::now();
-    std::memcpy(g.data(), (*tensors)[0].data.data(), g.size() * sizeof(float));
+    frames.add_to(g.data(), true);
     count_task(*st, sender);
     st->compute_ms = r.compute_ms;
-    auto done = apply_step(*st, r.loss, r.tokens, update_start);
+    std::optional<ParamStream> stream;
+    const auto sent = st->sent_to.find(worker.address());
+    const double step_ms = sent != st->sent_to.end() ? ms_since(sent->second) : 0;
+    if (st->step + 1 < st->spec.steps)
+      stream = stream_to({worker});
+    auto done = apply_step(*st, r.loss, r.tokens, update_start, stream ? &*stream : nullptr);
     done.staleness = static_cast<uint32_t>(lag);
-    if (auto it = st->sent_to.find(worker.address()); it != st->sent_to.end())
-      done.step_ms = ms_since(it->second);
-    if (st->step < st->spec.steps && worker)
-      send_params({worker});
+    done.step_ms = step_ms;
     after_step(self, *st, done);
     link_send(self, st->scheduler, st->spec.scheduler, make_wire(me(self), done, st->job));
   };
@@ -758,86 +834,101 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         return rp;
       },
       [broadcast](job_start_atom) { broadcast(); },
-      [self, st, broadcast, async_result](const wire& w) {
+      [self, st, send_params, stream_to, async_result](wire& w) {
+        const bool async = st->spec.mode == "async";
+        // The optimizer's OpenMP loops get the job's threads per satellite,
+        // like the workers: more would spin against their compute threads.
+        omp_set_num_threads(static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
+        const size_t n = st->model ? st->model->params().size() : 0;
+        // Gradient frames are kept as received (no copy) until their task's
+        // result says the set is complete.
+        if (auto frame = msg::decode_flat_frame(w.bytes.data(), w.bytes.size())) {
+          if (frame->header.kind != msg::TensorKind::gradients ||
+              (!async && frame->header.step != st->step))
+            return;
+          if (frame->total_floats != n) {
+            log_warn("parameter server: gradient frame from " + frame->sender + " holds " +
+                     std::to_string(frame->total_floats) + " floats, the model has " +
+                     std::to_string(n));
+            return;
+          }
+          auto& in = st->incoming[frame->header.task_id];
+          // Frames of a set may not overlap (so floats == n means covered).
+          for (const auto& f : in.frames)
+            if (frame->offset_floats < f.offset + f.count &&
+                f.offset < frame->offset_floats + frame->count)
+              return;
+          st->bytes_in += w.bytes.size();
+          in.floats += frame->count;
+          in.frames.push_back(
+              {std::move(w.bytes), frame->offset_floats, frame->count, frame->data});
+          return;
+        } else if (frame.error().code != Errc::invalid_argument) {
+          log_warn("parameter server: malformed tensor frame: " + frame.error().message);
+          return;
+        }
         auto env = open_wire(w);
         if (!env) {
           log_warn("parameter server: malformed message: " + env.error().message);
           return;
         }
-        const bool async = st->spec.mode == "async";
-        // The optimizer's OpenMP loops get the job's threads per satellite,
-        // like the workers: more would spin against their compute threads.
-        omp_set_num_threads(static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
-        if (auto* f = std::get_if<msg::TensorFrame>(&env->body)) {
-          if (f->kind == msg::TensorKind::gradients && (async || f->step == st->step)) {
-            st->bytes_in += w.bytes.size();
-            (void)st->incoming[f->task_id].add(std::move(*f));
-          }
-          return;
-        }
         if (std::holds_alternative<msg::ParamsRequest>(env->body)) {
-          auto frames = to_frames(me(self), msg::TensorKind::parameters, st->model->params().data(),
-                                  st->model->params().size(), st->version, st->step, 0);
-          auto to = caf::actor_cast<caf::actor>(self->current_sender());
-          for (auto& fr : frames)
-            self->send(to, std::move(fr));
+          send_params({caf::actor_cast<caf::actor>(self->current_sender())});
           return;
         }
         auto* r = std::get_if<msg::TaskResult>(&env->body);
         if (!r)
           return;
-        auto in = st->incoming.find(r->task_id);
         if (async) {
-          std::optional<std::vector<msg::Tensor>> tensors;
-          if (in != st->incoming.end()) {
-            if (r->error_message.empty() && in->second.complete())
-              if (auto t = in->second.take())
-                tensors = std::move(*t);
-            st->incoming.erase(in);
-          }
-          if (r->error_message.empty())
-            async_result(*r, env->sender, std::move(tensors));
+          async_result(*r, env->sender);
           return;
         }
-        // Late (another step), duplicate (re-assigned and both finished) or
-        // failed results are dropped; task ids make this safe.
-        if (r->step != st->step || !r->error_message.empty() || st->grads.count(r->micro_batch) ||
-            in == st->incoming.end() || !in->second.complete() || r->param_version != st->version) {
-          if (in != st->incoming.end() && (r->step != st->step || st->grads.count(r->micro_batch)))
+        auto in = st->incoming.find(r->task_id);
+        // Late (another step), duplicate (re-assigned and both finished),
+        // failed or incomplete results are dropped; task ids make this safe.
+        const uint32_t mb = r->micro_batch;
+        if (r->step != st->step || !r->error_message.empty() || mb < st->next_mb ||
+            mb >= st->spec.micro_batches_per_step || st->ready.count(mb) ||
+            in == st->incoming.end() || in->second.floats != n || r->param_version != st->version) {
+          if (in != st->incoming.end())
             st->incoming.erase(in);
           return;
         }
-        auto tensors = in->second.take();
+        st->ready[mb] = std::move(in->second);
         st->incoming.erase(in);
-        if (!tensors || tensors->empty() ||
-            (*tensors)[0].data.size() != st->model->grads().size() * sizeof(float))
-          return;
-        st->grads[r->micro_batch] = floats_of((*tensors)[0]);
-        st->losses[r->micro_batch] = r->loss;
+        st->losses[mb] = r->loss;
         st->tokens += r->tokens;
         st->compute_ms = std::max(st->compute_ms, r->compute_ms);
         count_task(*st, env->sender);
-        if (st->grads.size() < st->spec.micro_batches_per_step)
-          return;
-        // All M: sum in micro-batch order, clip, update (as train-local does).
-        const auto update_start = std::chrono::steady_clock::now();
+        // Sum in micro-batch order (as train-local does) as soon as the
+        // next one is here: only the last to arrive is summed after the wait.
+        auto update_start = std::chrono::steady_clock::now();
         auto& g = st->model->grads();
-        g.zero();
-        double loss = 0;
-        for (auto& [mb, grad] : st->grads) {
-          cp::accumulate_gradients(g.data(), grad.data(), g.size());
-          loss += st->losses[mb];
+        for (auto it = st->ready.find(st->next_mb); it != st->ready.end();
+             it = st->ready.find(st->next_mb)) {
+          // The first is copied, not added to zeros: the same parameters
+          // (x and 0 + x differ at most in the sign of a zero gradient,
+          // which clipping and AdamW map to the same update).
+          it->second.add_to(g.data(), st->next_mb == 0);
+          st->ready.erase(it);
+          ++st->next_mb;
         }
-        auto done =
-            apply_step(*st, loss / st->spec.micro_batches_per_step, st->tokens, update_start);
-        done.step_ms = ms_since(st->sent_at);
-        st->grads.clear();
+        if (st->next_mb < st->spec.micro_batches_per_step)
+          return;
+        double loss = 0;
+        for (const auto& [k, l] : st->losses)
+          loss += l;
+        const double step_ms = ms_since(st->sent_at);
+        std::optional<ParamStream> stream;
+        if (st->step + 1 < st->spec.steps)
+          stream = stream_to(st->workers);
+        auto done = apply_step(*st, loss / st->spec.micro_batches_per_step, st->tokens,
+                               update_start, stream ? &*stream : nullptr);
+        done.step_ms = step_ms;
+        st->next_mb = 0;
         st->losses.clear();
         st->tokens = 0;
-        for (auto it = st->incoming.begin(); it != st->incoming.end();)
-          it = it->second.complete() ? st->incoming.erase(it) : std::next(it);
-        if (st->step < st->spec.steps)
-          broadcast();
+        st->incoming.clear();
         after_step(self, *st, done);
         link_send(self, st->scheduler, st->spec.scheduler, make_wire(me(self), done, st->job));
       },
@@ -863,7 +954,13 @@ struct scheduler_state {
   std::vector<bool> alive;
   std::vector<uint32_t> load;           // tasks outstanding per worker
   std::vector<msg::LoadReport> reports; // the workers' latest load reports
-  double round_trip_ms = 0;             // moving average of task round trips
+  // Live workers by expected time to finish what they hold (tasks
+  // outstanding x task time), kept up to date as loads and reports change:
+  // choosing a worker walks it from the least loaded and stops early.
+  std::set<std::pair<double, size_t>> by_load;
+  std::vector<double> load_key;
+  double known_ms = 0;      // the slowest task time any worker has reported
+  double round_trip_ms = 0; // moving average of task round trips
   uint32_t stragglers = 0;
   caf::actor ps, ground;
   msg::DatasetManifest manifest;
@@ -899,26 +996,36 @@ constexpr double energy_safety = 2;
 
 // What the scheduler knows of each worker, for orbit::choose_worker; moves
 // its model to the simulated now (at most every 100 ms).
-std::vector<orbit::WorkerView> worker_views(scheduler_state& st,
-                                            const std::vector<std::string>& owners) {
-  std::vector<orbit::WorkerView> v(st.workers.size());
+// Re-files worker i in the scheduler's load order after its load, report
+// or liveness changed.
+void rekey(scheduler_state& st, size_t i) {
+  st.by_load.erase({st.load_key[i], i});
+  st.load_key[i] = st.load[i] * std::max(1.0, st.reports[i].step_time_ms);
+  if (st.alive[i])
+    st.by_load.insert({st.load_key[i], i});
+}
+
+// Moves the scheduler's model to the simulated now (at most every 100 ms).
+void refresh_model(scheduler_state& st) {
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   if (st.model && wall - st.model_wall > 0.1) {
     st.model->update(st.clock->now());
     st.model_wall = wall;
   }
-  double known_ms = 0;
-  for (const auto& r : st.reports)
-    known_ms = std::max(known_ms, r.step_time_ms);
-  for (size_t i = 0; i < v.size(); ++i) {
+}
+
+// What the scheduler knows of worker i, for orbit::choose_worker.
+orbit::WorkerView view_of(const scheduler_state& st, size_t i,
+                          const std::vector<std::string>& owners, double known_ms) {
+  orbit::WorkerView w;
+  {
     const auto& r = st.reports[i];
-    auto& w = v[i];
     w.alive = st.alive[i];
     w.load = st.load[i] * std::max(1.0, r.step_time_ms);
     w.holds_data = std::find(owners.begin(), owners.end(), st.spec.workers[i]) != owners.end();
     if (!st.model)
-      continue;
+      return w;
     w.has_energy = r.has_energy;
     w.slot = st.slots[i];
     w.soc = r.state_of_charge;
@@ -933,7 +1040,7 @@ std::vector<orbit::WorkerView> worker_views(scheduler_state& st,
     const double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
     w.task_s = energy_safety * (st.load[i] + 1) * ms / 1000 * st.clock->time_scale();
   }
-  return v;
+  return w;
 }
 
 // Async: tasks kept in flight per live worker (one computing, one queued so
@@ -960,9 +1067,31 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
       off += st->manifest.chunk_sizes[chunk++];
     auto owners = st->ring->owners(st->manifest.chunk_hashes[chunk],
                                    std::max<uint32_t>(1, st->manifest.replicas));
-    auto c = orbit::choose_worker(st->policy, worker_views(*st, owners), st->model.get(), st->power,
-                                  st->model ? st->model->time() : 0, 0,
-                                  static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
+    // Walk the workers from the least loaded: the first eligible one sets
+    // the least load; its equals are the candidates. (Eligible: any live
+    // worker for the load policy; for the aware one, the energy and
+    // contact rules of orbit/policy.hpp.)
+    refresh_model(*st);
+    const bool aware = st->policy == orbit::Policy::aware && st->model;
+    const double now = st->model ? st->model->time() : 0;
+    const int cores = static_cast<int>(std::max<uint32_t>(1, st->spec.threads));
+    std::vector<orbit::WorkerView> tier;
+    std::vector<size_t> index;
+    for (const auto& [key, i] : st->by_load) {
+      if (!tier.empty() && key > tier.front().load)
+        break;
+      auto v = view_of(*st, i, owners, st->known_ms);
+      if (aware && (!orbit::energy_allows(*st->model, st->power, v, now, v.task_s, cores) ||
+                    !(v.ps_latency < orbit::infinity)))
+        continue;
+      tier.push_back(v);
+      index.push_back(i);
+    }
+    auto c = orbit::choose_worker(st->policy, tier, st->model.get(), st->power, now, 0, cores);
+    if (c.worker)
+      c.worker = index[*c.worker];
+    else
+      c.energy_blocked = !st->by_load.empty();
     *blocked = c.energy_blocked;
     return c.worker;
   };
@@ -992,6 +1121,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     st->outstanding[id] =
         task_info{step, mb, *w, std::move(starts), std::chrono::steady_clock::now()};
     ++st->load[*w];
+    rekey(*st, *w);
     link_send(self, st->workers[*w], st->spec.workers[*w],
               make_wire(me(self), std::move(t), st->job));
     return true;
@@ -1027,9 +1157,10 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
   auto may_take = [st](size_t i) {
     if (st->policy != orbit::Policy::aware || !st->model)
       return true;
-    auto v = worker_views(*st, {});
-    return v[i].ps_latency < orbit::infinity &&
-           orbit::energy_allows(*st->model, st->power, v[i], st->model->time(), v[i].task_s,
+    refresh_model(*st);
+    const auto v = view_of(*st, i, {}, st->known_ms);
+    return v.ps_latency < orbit::infinity &&
+           orbit::energy_allows(*st->model, st->power, v, st->model->time(), v.task_s,
                                 static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
   };
   auto keep_busy = [st, send_task, windows_of, no_worker_left, may_take] {
@@ -1062,6 +1193,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     st->outstanding.erase(it);
     if (st->load[t.worker] > 0)
       --st->load[t.worker];
+    rekey(*st, t.worker);
     ++st->reassigned;
     log_warn("re-assigning task " + std::to_string(id) + " (step " + std::to_string(t.step) +
              ", micro-batch " + std::to_string(t.micro_batch) + ") of " +
@@ -1073,6 +1205,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     for (size_t i = 0; i < st->workers.size(); ++i)
       if (st->alive[i] && st->workers[i].address() == dm.source) {
         st->alive[i] = false;
+        rekey(*st, i);
         log_warn("worker on " + st->spec.workers[i] + " is gone: " + to_string(dm.reason));
         std::vector<uint64_t> mine;
         for (const auto& [id, t] : st->outstanding)
@@ -1097,6 +1230,9 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         st->alive.assign(st->workers.size(), true);
         st->load.assign(st->workers.size(), 0);
         st->reports.assign(st->workers.size(), msg::LoadReport{});
+        st->load_key.assign(st->workers.size(), 0);
+        for (size_t i = 0; i < st->workers.size(); ++i)
+          rekey(*st, i);
         auto& ctx = node_context(self->home_system());
         auto m = ctx.store ? ctx.store->get_manifest(st->spec.dataset)
                            : Result<msg::DatasetManifest>(make_error(Errc::not_found, "no store"));
@@ -1173,8 +1309,11 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         }
         if (auto* lr = std::get_if<msg::LoadReport>(&env->body)) {
           for (size_t i = 0; i < st->spec.workers.size(); ++i)
-            if (st->spec.workers[i] == lr->worker)
+            if (st->spec.workers[i] == lr->worker) {
               st->reports[i] = *lr;
+              st->known_ms = std::max(st->known_ms, lr->step_time_ms);
+              rekey(*st, i);
+            }
           if (st->model && !st->ended && (!st->parked.empty() || st->spec.mode == "async"))
             retry_parked();
           return;
@@ -1210,6 +1349,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             st->round_trip_ms = st->round_trip_ms == 0 ? ms : 0.9 * st->round_trip_ms + 0.1 * ms;
             if (st->load[it->second.worker] > 0)
               --st->load[it->second.worker];
+            rekey(*st, it->second.worker);
             st->outstanding.erase(it);
           }
           if (st->spec.mode == "async")
@@ -1229,6 +1369,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             if (it->second.step <= d->step) {
               if (st->load[it->second.worker] > 0)
                 --st->load[it->second.worker];
+              rekey(*st, it->second.worker);
               it = st->outstanding.erase(it);
             } else {
               ++it;

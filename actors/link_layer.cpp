@@ -308,6 +308,16 @@ void link_send(caf::event_based_actor* self, const caf::actor& dest,
   self->send(ctx.orbit->service, link_atom_v, dest, dest_satellite, std::move(w));
 }
 
+void link_send(caf::event_based_actor* self, const caf::actor& dest,
+               const std::string& dest_satellite, const caf::message& one_wire) {
+  const auto& ctx = node_context(self->home_system());
+  if (!ctx.orbit || !ctx.orbit->service || dest_satellite == ctx.node_id) {
+    self->send(dest, one_wire);
+    return;
+  }
+  link_send(self, dest, dest_satellite, one_wire.get_as<wire>(0));
+}
+
 void report_busy(caf::event_based_actor* self, int cores) {
   const auto& ctx = node_context(self->home_system());
   if (ctx.orbit && ctx.orbit->service)

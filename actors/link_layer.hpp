@@ -95,6 +95,10 @@ caf::behavior orbit_service_actor(caf::event_based_actor* self, std::shared_ptr<
 /// plain send without an orbit model or when the destination is this node.
 void link_send(caf::event_based_actor* self, const caf::actor& dest,
                const std::string& dest_satellite, wire w);
+/// The same for a message holding one wire that is sent to several actors:
+/// a direct send shares it (no copy).
+void link_send(caf::event_based_actor* self, const caf::actor& dest,
+               const std::string& dest_satellite, const caf::message& one_wire);
 
 /// Tells the node's orbit service that this node's worker keeps `cores`
 /// cores busy (0: idle). While a worker reports, the battery is drawn for

@@ -222,6 +222,7 @@ std::string demo_corpus(size_t target) {
 struct DemoArgs {
   uint32_t steps = 600;
   uint32_t satellites = 4;
+  std::string write_corpus;
 };
 
 void add_demo(CLI::App& app) {
@@ -232,7 +233,16 @@ void add_demo(CLI::App& app) {
   cmd->add_option("--satellites", a->satellites, "Satellites (2-8)")
       ->capture_default_str()
       ->check(CLI::Range(2, 8));
+  cmd->add_option("--write-corpus", a->write_corpus,
+                  "Only write the demo's training text to this file (for benchmarks)");
   cmd->callback([a] {
+    if (!a->write_corpus.empty()) {
+      std::ofstream out(a->write_corpus, std::ios::binary);
+      out << demo_corpus(size_t{1} << 20);
+      if (!out)
+        fail("cannot write " + a->write_corpus);
+      return;
+    }
     char dir_template[] = "/tmp/orbitrain-demo-XXXXXX";
     if (!::mkdtemp(dir_template))
       fail("cannot create a temporary directory");
@@ -292,13 +302,18 @@ void add_demo(CLI::App& app) {
       jo.warmup = static_cast<int32_t>(std::max<uint32_t>(1, a->steps / 10));
       jo.eval_every = 100;
       const auto t0 = std::chrono::steady_clock::now();
+      StepBar steps_bar;
       auto r = run_training(
           ground, jo,
           [&](const msg::StepDone& d) {
             const uint32_t done = d.step + 1;
+            const double secs =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            steps_bar.update(done, a->steps,
+                             fmt::format("loss {:.3f} {:.0f} tok/s", d.loss,
+                                         d.tokens * done / std::max(secs, 1e-9)));
             if (done == 1 || done % 25 == 0 || done == a->steps || d.val_loss) {
-              const double secs =
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              steps_bar.clear();
               std::string tasks;
               for (auto t : d.tasks_per_worker)
                 tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
@@ -312,6 +327,7 @@ void add_demo(CLI::App& app) {
             }
           },
           nullptr);
+      steps_bar.finish();
       if (!r)
         throw std::runtime_error(r.error().message);
       std::cout << "== 5. samples from the trained model\n";

@@ -4,6 +4,7 @@
 
 #include "actors/ground_train.hpp"
 #include "apps/cli_util.hpp"
+#include "apps/progress.hpp"
 #include "compute/model.hpp"
 #include "compute/safetensors.hpp"
 #include "compute/tokenizer.hpp"
@@ -137,6 +138,7 @@ void add_train_command(CLI::App& app) {
     auto old_term = std::signal(SIGTERM, on_signal);
     std::uint32_t total_steps = a->job.steps;
     bool async = a->job.mode == "async";
+    StepBar bar;
     auto r = run_training(
         ground, a->job,
         [&](const msg::StepDone& d) {
@@ -144,8 +146,13 @@ void add_train_command(CLI::App& app) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           const uint32_t done = d.step + 1;
           const double eta = secs / done * (total_steps > done ? total_steps - done : 0);
+          bar.update(done, total_steps,
+                     fmt::format("loss {:.3f}{} {:.0f} tok/s", d.loss,
+                                 d.val_loss ? fmt::format(" val {:.3f}", *d.val_loss) : "",
+                                 d.tokens / std::max(1e-9, secs / done)));
           if (d.val_loss || (a->log_every > 0 &&
                              (done % a->log_every == 0 || done == total_steps || done == 1))) {
+            bar.clear();
             std::string tasks;
             for (auto t : d.tasks_per_worker)
               tasks += (tasks.empty() ? "" : "/") + std::to_string(t);
@@ -198,6 +205,7 @@ void add_train_command(CLI::App& app) {
                                    spec.start_step + 1, spec.steps, spec.checkpoint_every)
                     << std::flush;
         });
+    bar.finish();
     std::signal(SIGINT, old_int);
     std::signal(SIGTERM, old_term);
     if (!r)

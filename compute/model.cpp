@@ -106,6 +106,36 @@ Gpt::Gpt(const GptConfig& cfg, StageRange range, Precision precision)
   bind(params_, w_, wte_, wpe_, lnf_w_, lnf_b_);
   bind(grads_, g_, dwte_, dwpe_, dlnf_w_, dlnf_b_);
   engine_.set_stable_region(params_.data(), params_.size());
+  find_boundaries();
+}
+
+std::vector<size_t> Gpt::gradient_boundaries() const {
+  std::vector<size_t> out;
+  if (range_.head)
+    out.push_back(head_begin_);
+  for (int l = nl_ - 1; l >= 0; --l)
+    out.push_back(block_span_[size_t(l)].first);
+  out.push_back(0);
+  return out;
+}
+
+void Gpt::find_boundaries() {
+  block_span_.assign(size_t(nl_), {params_.size(), 0});
+  head_begin_ = params_.size();
+  embed_end_ = 0;
+  const std::string block_prefix = "transformer.h.";
+  for (const ParamSpec& s : specs_) {
+    const size_t b = s.offset, e = s.offset + s.numel;
+    if (s.name.rfind(block_prefix, 0) == 0) {
+      const int l = std::stoi(s.name.substr(block_prefix.size())) - range_.first_layer;
+      auto& span = block_span_.at(size_t(l));
+      span = {std::min(span.first, b), std::max(span.second, e)};
+    } else if (s.name.rfind("transformer.ln_f.", 0) == 0) {
+      head_begin_ = std::min(head_begin_, b);
+    } else if (range_.embed) { // wte, wpe
+      embed_end_ = std::max(embed_end_, e);
+    }
+  }
 }
 
 const ParamSpec* Gpt::find(const std::string& name) const {
@@ -289,16 +319,20 @@ float Gpt::forward(const int32_t* tokens, const float* acts, const int32_t* targ
         throw std::out_of_range("Gpt::forward: token " + std::to_string(t) +
                                 " outside the vocabulary of " + std::to_string(V));
     // res_[0] (B,T,C) = wte[tokens] + wpe[t]
+    need(embed_end_);
     encoder_forward(res_[0], tokens_.data(), wte_, wpe_, B, T, C);
   } else {
     if (!acts)
       throw std::invalid_argument("Gpt::forward: a stage without embeddings needs activations");
     std::memcpy(res_[0], acts, sizeof(float) * size_t(BT * C));
   }
-  for (int l = 0; l < nl_; ++l)
+  for (int l = 0; l < nl_; ++l) {
+    need(block_span_[size_t(l)].second);
     block_forward(l, B, T);
+  }
   if (!range_.head)
     return 0.f;
+  need(params_.size());
   const float* x = res_[size_t(nl_)];
   engine_.layernorm_forward(lnf_, lnf_mean_, lnf_var_, x, lnf_w_, lnf_b_, BT, C);
   // logits (B,T,V) = lnf . wte^T
@@ -424,15 +458,19 @@ void Gpt::backward(const float* grad_out, float loss_scale) {
     engine_.matmul(dwte_, dlogits_, lnf_, nullptr, {1, V, C, BT, true, false, true, false});
     engine_.layernorm_backward(dres_, dlnf_w_, dlnf_b_, dtmp_, res_[size_t(nl_)], lnf_mean_,
                                lnf_var_, lnf_w_, lnf_b_, BT, C);
+    final_from(head_begin_); // wte's gradient (at the start) is only final at the end
   } else {
     if (!grad_out)
       throw std::invalid_argument("Gpt::backward: a stage without the head needs grad_out");
     std::memcpy(dres_, grad_out, sizeof(float) * size_t(BT * C));
   }
-  for (int l = nl_ - 1; l >= 0; --l)
+  for (int l = nl_ - 1; l >= 0; --l) {
     block_backward(l, B, T);
+    final_from(block_span_[size_t(l)].first);
+  }
   if (range_.embed)
     encoder_backward(dwte_, dwpe_, dres_, tokens_.data(), B, T, C, V);
+  final_from(0);
 }
 
 size_t copy_parameters(Gpt& dst, const Gpt& src) {

@@ -22,6 +22,7 @@
 #include "compute/engine.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,21 @@ public:
   // Gradient (B,T,C) of the stage input, for stages without embeddings.
   [[nodiscard]] const float* input_grad() const;
 
+  // Hooks for overlapping communication with computation (both optional).
+  // The parameter buffer's order is the forward order (embeddings, blocks,
+  // final LayerNorm), so both report a boundary in floats:
+  //  - params_needed(end): forward is about to read parameters [0, end);
+  //    the hook may block until they are in place.
+  //  - grads_final(begin): backward will not touch gradients [begin, size)
+  //    any more; they can be sent while it goes on.
+  struct Hooks {
+    std::function<void(size_t end)> params_needed;
+    std::function<void(size_t begin)> grads_final;
+  };
+  void set_hooks(Hooks hooks) { hooks_ = std::move(hooks); }
+  // The `begin` values grads_final reports during one backward, in order.
+  [[nodiscard]] std::vector<size_t> gradient_boundaries() const;
+
 private:
   struct BlockW {
     float *ln1_w, *ln1_b, *attn_w, *attn_b, *aproj_w, *aproj_b;
@@ -116,10 +132,24 @@ private:
             float*& lnf_b);
   void ensure_activations(int B, int T);
   void block_forward(int l, int B, int T);
+  // Buffer boundaries for the hooks: end of the embeddings' parameters, and
+  // [begin, end) of each block's and of the final LayerNorm's.
+  void find_boundaries();
+  void need(size_t end) const {
+    if (hooks_.params_needed)
+      hooks_.params_needed(end);
+  }
+  void final_from(size_t begin) const {
+    if (hooks_.grads_final)
+      hooks_.grads_final(begin);
+  }
   void block_backward(int l, int B, int T);
 
   GptConfig cfg_;
   StageRange range_;
+  Hooks hooks_;
+  size_t embed_end_ = 0, head_begin_ = 0;
+  std::vector<std::pair<size_t, size_t>> block_span_;
   int nl_; // number of blocks in this stage
   Engine engine_;
   std::vector<ParamSpec> specs_;

@@ -57,7 +57,8 @@ AdamW::AdamW(std::vector<ParamSpec> specs, AdamWConfig cfg) : specs_(std::move(s
   v_.resize(n);
 }
 
-void AdamW::step(float* params, const float* grads, float lr) {
+void AdamW::step(float* params, const float* grads, float lr,
+                 const std::function<void(size_t end)>& done) {
   ++t_;
   const float b1 = cfg_.beta1, b2 = cfg_.beta2, eps = cfg_.eps;
   const float bc1 = 1.f - float(std::pow(double(b1), double(t_)));
@@ -78,6 +79,8 @@ void AdamW::step(float* params, const float* grads, float lr) {
       const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
       p[i] -= step_size * m[i] / denom;
     }
+    if (done)
+      done(s.offset + s.numel);
   }
 }
 

@@ -8,6 +8,7 @@
 #include "compute/model.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace orbitrain::compute {
@@ -37,8 +38,12 @@ double clip_grad_norm(float* g, size_t n, double max_norm);
 class AdamW {
 public:
   AdamW(std::vector<ParamSpec> specs, AdamWConfig cfg);
-  // One update of params with grads at learning rate lr.
-  void step(float* params, const float* grads, float lr);
+  // One update of params with grads at learning rate lr. Tensors are updated
+  // in buffer order; `done(end)`, when given, is called after each with the
+  // end (in floats) of the prefix updated so far, so the new parameters can
+  // be sent while the rest is computed.
+  void step(float* params, const float* grads, float lr,
+            const std::function<void(size_t end)>& done = nullptr);
   [[nodiscard]] int64_t steps_taken() const { return t_; }
   [[nodiscard]] Buffer& m() { return m_; }
   [[nodiscard]] Buffer& v() { return v_; }

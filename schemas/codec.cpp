@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <chrono>
 #include <cstring>
 #include <kj/exception.h>
 #include <limits>
@@ -724,7 +725,14 @@ Body read_body(wire::Envelope::Body::Reader b) {
 
 } // namespace
 
-Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+namespace {
+
+// Opens `data` as an Envelope (size, alignment, protocol version, sender) and
+// hands the root to `read`, turning every failure into an Error. `aligned`:
+// the caller keeps pointers into `data`, so it may not be copied.
+template <class T, class Read>
+Result<T> read_envelope(const uint8_t* data, size_t size, const DecodeLimits& limits,
+                        bool must_be_aligned, Read&& read) {
   if (size > limits.max_message_bytes)
     return make_error(Errc::oversized_message, "message of " + std::to_string(size) +
                                                    " bytes exceeds the limit of " +
@@ -737,12 +745,12 @@ Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& li
   kj::Array<capnp::word> copy;
   const capnp::word* words = reinterpret_cast<const capnp::word*>(data);
   if (reinterpret_cast<uintptr_t>(data) % alignof(capnp::word) != 0) {
+    if (must_be_aligned)
+      return make_error(Errc::invalid_argument, "message bytes are not 8-byte aligned");
     copy = kj::heapArray<capnp::word>(size / sizeof(capnp::word));
     std::memcpy(copy.begin(), data, size);
     words = copy.begin();
   }
-  Envelope out;
-  std::string kind = "unknown";
   try {
     capnp::ReaderOptions options;
     options.traversalLimitInWords = limits.max_message_bytes / sizeof(capnp::word) + 1024;
@@ -754,18 +762,14 @@ Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& li
                         std::to_string((view.end() - reader.getEnd()) * sizeof(capnp::word)) +
                             " trailing bytes after the message");
     auto root = reader.getRoot<wire::Envelope>();
-    out.protocol_version = root.getProtocolVersion();
-    if (out.protocol_version != msg::protocol_version)
+    if (root.getProtocolVersion() != msg::protocol_version)
       return make_error(Errc::protocol_version, "protocol version " +
-                                                    std::to_string(out.protocol_version) +
+                                                    std::to_string(root.getProtocolVersion()) +
                                                     " is not supported (this build speaks " +
                                                     std::to_string(msg::protocol_version) + ")");
-    out.job_id = text(root.getJobId());
-    out.sender = text(root.getSender());
-    out.sent_at_ns = root.getSentAtNs();
-    if (out.sender.empty())
+    if (text(root.getSender()).empty())
       return make_error(Errc::missing_field, "envelope.sender is missing");
-    out.body = read_body(root.getBody());
+    return read(root);
   } catch (const DecodeFailure& f) {
     return make_error(f.code, f.message);
   } catch (const kj::Exception& e) {
@@ -774,7 +778,113 @@ Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& li
                                                                   : Errc::malformed_message;
     return make_error(code, "invalid Cap'n Proto message: " + what);
   }
+}
+
+} // namespace
+
+Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+  return read_envelope<Envelope>(data, size, limits, false,
+                                 [](wire::Envelope::Reader root) -> Result<Envelope> {
+                                   Envelope out;
+                                   out.protocol_version = root.getProtocolVersion();
+                                   out.job_id = text(root.getJobId());
+                                   out.sender = text(root.getSender());
+                                   out.sent_at_ns = root.getSentAtNs();
+                                   out.body = read_body(root.getBody());
+                                   return out;
+                                 });
+}
+
+std::vector<uint8_t> encode_flat_frame(const std::string& sender, const std::string& job_id,
+                                       const TensorFrame& header, const std::string& name,
+                                       uint64_t total_floats, uint64_t offset_floats,
+                                       const float* data, size_t count) {
+  const size_t bytes = count * sizeof(float);
+  capnp::MallocMessageBuilder builder(
+      static_cast<unsigned>(bytes / sizeof(capnp::word) + 256 + name.size() / 8));
+  auto root = builder.initRoot<wire::Envelope>();
+  root.setProtocolVersion(msg::protocol_version);
+  root.setJobId(job_id);
+  root.setSender(sender);
+  root.setSentAtNs(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count()));
+  auto o = root.initBody().initTensorFrame();
+  o.setKind(static_cast<wire::TensorKind>(header.kind));
+  o.setVersion(header.version);
+  o.setStep(header.step);
+  o.setTaskId(header.task_id);
+  o.setFrameIndex(header.frame_index);
+  o.setFrameCount(header.frame_count);
+  o.setTotalBytes(header.total_bytes);
+  auto slice = o.initSlices(1)[0];
+  slice.setName(name);
+  slice.setDtype(wire::DType::F32);
+  slice.initShape(1).set(0, total_floats);
+  slice.setOffsetBytes(offset_floats * sizeof(float));
+  auto d = slice.initData(static_cast<unsigned>(bytes));
+  if (bytes)
+    std::memcpy(d.begin(), data, bytes);
+  auto segments = builder.getSegmentsForOutput();
+  std::vector<uint8_t> out(capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word));
+  kj::ArrayOutputStream stream(kj::arrayPtr(out.data(), out.size()));
+  capnp::writeMessage(stream, segments);
   return out;
+}
+
+Result<FlatFrameView> decode_flat_frame(const uint8_t* data, size_t size,
+                                        const DecodeLimits& limits) {
+  return read_envelope<FlatFrameView>(
+      data, size, limits, true, [](wire::Envelope::Reader root) -> Result<FlatFrameView> {
+        auto body = root.getBody();
+        if (body.which() != wire::Envelope::Body::TENSOR_FRAME)
+          return make_error(Errc::invalid_argument, "not a tensor frame");
+        auto r = body.getTensorFrame();
+        if (r.getSlices().size() != 1)
+          return make_error(Errc::malformed_message, "flat tensor frame with " +
+                                                         std::to_string(r.getSlices().size()) +
+                                                         " slices (expected 1)");
+        auto s = r.getSlices()[0];
+        FlatFrameView v;
+        v.sender = text(root.getSender());
+        v.job_id = text(root.getJobId());
+        v.header.kind = static_cast<TensorKind>(r.getKind());
+        if (static_cast<uint16_t>(r.getKind()) > static_cast<uint16_t>(TensorKind::activations))
+          return make_error(Errc::malformed_message, "tensorFrame.kind is unknown");
+        v.header.version = r.getVersion();
+        v.header.step = r.getStep();
+        v.header.task_id = r.getTaskId();
+        v.header.frame_index = r.getFrameIndex();
+        v.header.frame_count = r.getFrameCount();
+        v.header.total_bytes = r.getTotalBytes();
+        if (v.header.frame_count == 0 || v.header.frame_index >= v.header.frame_count)
+          return make_error(Errc::malformed_message,
+                            "tensorFrame: frame " + std::to_string(v.header.frame_index) + " of " +
+                                std::to_string(v.header.frame_count));
+        v.name = text(s.getName());
+        if (v.name.empty())
+          return make_error(Errc::missing_field, "tensorFrame.slices[0].name is missing");
+        if (s.getDtype() != wire::DType::F32 || s.getShape().size() != 1)
+          return make_error(Errc::malformed_message,
+                            "tensorFrame.slices[0] (" + v.name + ") is not a 1-D f32 tensor");
+        v.total_floats = s.getShape()[0];
+        const uint64_t off = s.getOffsetBytes();
+        auto d = s.getData();
+        if (off % sizeof(float) != 0 || d.size() % sizeof(float) != 0 ||
+            v.total_floats > (uint64_t{1} << 40) || off / sizeof(float) > v.total_floats ||
+            d.size() / sizeof(float) > v.total_floats - off / sizeof(float))
+          return make_error(Errc::malformed_message,
+                            "tensorFrame.slices[0] (" + v.name + "): slice [" +
+                                std::to_string(off) + ", +" + std::to_string(d.size()) +
+                                ") does not fit a tensor of " + std::to_string(v.total_floats) +
+                                " floats");
+        v.offset_floats = off / sizeof(float);
+        v.count = d.size() / sizeof(float);
+        if (reinterpret_cast<uintptr_t>(d.begin()) % alignof(float) != 0)
+          return make_error(Errc::malformed_message, "tensor data is not float-aligned");
+        v.data = reinterpret_cast<const float*>(d.begin());
+        return v;
+      });
 }
 
 // ---- manifests on disk --------------------------------------------------------

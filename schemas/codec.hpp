@@ -37,6 +37,29 @@ inline Result<Envelope> decode(const std::vector<uint8_t>& bytes, const DecodeLi
   return decode(bytes.data(), bytes.size(), limits);
 }
 
+/// The hot path of gradients and parameters: a TensorFrame carrying one
+/// slice of one flat f32 tensor `name` of `total_floats` elements, built
+/// straight from `data` (one copy) and read back as a view into the received
+/// bytes (no copy). The bytes are an ordinary Envelope: decode() reads them too.
+std::vector<uint8_t> encode_flat_frame(const std::string& sender, const std::string& job_id,
+                                       const TensorFrame& header, const std::string& name,
+                                       uint64_t total_floats, uint64_t offset_floats,
+                                       const float* data, size_t count);
+
+struct FlatFrameView {
+  std::string sender, job_id;
+  TensorFrame header; // no slices
+  std::string name;
+  uint64_t total_floats = 0, offset_floats = 0, count = 0;
+  const float* data = nullptr; // into the decoded bytes: valid while they are
+};
+
+/// Validates like decode() (and that the frame is one f32 slice of a 1-D
+/// tensor); the bytes must be 8-byte aligned, as a heap buffer is. Errors name
+/// what is wrong; a message of another kind is Errc::invalid_argument.
+Result<FlatFrameView> decode_flat_frame(const uint8_t* data, size_t size,
+                                        const DecodeLimits& limits = {});
+
 /// A dataset manifest as stored on disk (a standalone Cap'n Proto message).
 std::vector<uint8_t> encode_manifest(const DatasetManifest& manifest);
 Result<DatasetManifest> decode_manifest(const uint8_t* data, size_t size);

@@ -235,7 +235,8 @@ struct TaskResult {
   tokens @5 :UInt64;
   # Tokens in the micro-batch.
   computeMs @6 :Float64;
-  # Time forward and backward took.
+  # Time reading windows, forward and backward took (not counting the wait
+  # for parameters still arriving).
   gradientFrames @7 :UInt32;
   # TensorFrames (kind gradients, same taskId) that carry the gradients.
   errorMessage @8 :Text;

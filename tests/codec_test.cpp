@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <random>
 
@@ -398,4 +399,59 @@ TEST(Frames, NoTensorsIsOneEmptyFrame) {
   auto out = a.take();
   ASSERT_TRUE(out.ok());
   EXPECT_TRUE(out->empty());
+}
+
+TEST(Codec, FlatFrameIsAViewIntoTheBytesAndAnOrdinaryEnvelope) {
+  std::vector<float> data = {1.5f, -2.f, 3.25f, 0.f, 7.f};
+  TensorFrame h;
+  h.kind = TensorKind::gradients;
+  h.version = 4;
+  h.step = 9;
+  h.task_id = 11;
+  h.frame_index = 1;
+  h.frame_count = 3;
+  h.total_bytes = 100 * sizeof(float);
+  auto bytes = encode_flat_frame("sat-2", "job-1", h, "gradients", 100, 20, data.data() + 1, 3);
+  auto v = decode_flat_frame(bytes.data(), bytes.size());
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v->sender, "sat-2");
+  EXPECT_EQ(v->job_id, "job-1");
+  EXPECT_EQ(v->header.task_id, 11u);
+  EXPECT_EQ(v->header.frame_index, 1u);
+  EXPECT_EQ(v->total_floats, 100u);
+  EXPECT_EQ(v->offset_floats, 20u);
+  ASSERT_EQ(v->count, 3u);
+  EXPECT_GE(reinterpret_cast<const uint8_t*>(v->data), bytes.data());
+  EXPECT_LT(reinterpret_cast<const uint8_t*>(v->data), bytes.data() + bytes.size());
+  EXPECT_EQ(std::vector<float>(v->data, v->data + 3),
+            std::vector<float>(data.begin() + 1, data.begin() + 4));
+  // The same bytes through the general decoder.
+  auto e = decode(bytes);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  const auto& f = std::get<TensorFrame>(e->body);
+  ASSERT_EQ(f.slices.size(), 1u);
+  EXPECT_EQ(f.slices[0].offset_bytes, 80u);
+  EXPECT_EQ(f.slices[0].data.size(), 12u);
+}
+
+TEST(Codec, FlatFrameErrors) {
+  float x[4] = {};
+  TensorFrame h;
+  // A slice beyond its tensor.
+  auto beyond = encode_flat_frame("s", "j", h, "p", 4, 2, x, 3);
+  auto b = decode_flat_frame(beyond.data(), beyond.size());
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.error().message.find("does not fit a tensor of 4 floats"), std::string::npos)
+      << b.error().message;
+  // Another kind of message.
+  auto other = encode(envelope(ProbeRequest{}));
+  auto o = decode_flat_frame(other.data(), other.size());
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.error().code, orbitrain::Errc::invalid_argument);
+  // Truncated and unaligned input are errors, not crashes.
+  auto good = encode_flat_frame("s", "j", h, "p", 4, 0, x, 4);
+  EXPECT_FALSE(decode_flat_frame(good.data(), good.size() - 8).ok());
+  std::vector<uint8_t> shifted(good.size() + 1);
+  std::memcpy(shifted.data() + 1, good.data(), good.size());
+  EXPECT_FALSE(decode_flat_frame(shifted.data() + 1, good.size()).ok());
 }

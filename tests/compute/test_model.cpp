@@ -333,3 +333,55 @@ TEST(ModelTest, Bf16TracksF32) {
 
 } // namespace
 } // namespace orbitrain::compute
+
+namespace orbitrain::compute {
+namespace {
+
+// The hooks tell the truth: forward asks for growing prefixes of the
+// parameters before it reads them (parameters past the prefix may still be
+// garbage), and backward reports suffixes of the gradients that no later
+// work changes.
+TEST(ModelTest, HooksReportParameterPrefixesAndFinalGradientSuffixes) {
+  GptConfig c = tiny(true, 3);
+  Gpt ref(c);
+  randomise(ref, 71);
+  const int B = 2, T = 5;
+  auto x = randint(size_t(B * T), 7, 72), y = randint(size_t(B * T), 7, 73);
+  ref.zero_grad();
+  const float want_loss = ref.forward(x.data(), nullptr, y.data(), B, T);
+  ref.backward(nullptr, 1.f);
+
+  Gpt m(c);
+  const size_t n = m.params().size();
+  std::fill(m.params().data(), m.params().data() + n, std::nanf(""));
+  std::vector<size_t> needed, final_from;
+  std::vector<std::vector<float>> snapshots;
+  m.set_hooks({[&](size_t end) {
+                 EXPECT_TRUE(needed.empty() || end >= needed.back());
+                 needed.push_back(end);
+                 // Parameters arrive only now, up to `end`.
+                 std::copy(ref.params().data(), ref.params().data() + end, m.params().data());
+               },
+               [&](size_t begin) {
+                 EXPECT_TRUE(final_from.empty() || begin <= final_from.back());
+                 final_from.push_back(begin);
+                 snapshots.emplace_back(m.grads().data() + begin, m.grads().data() + n);
+               }});
+  m.zero_grad();
+  EXPECT_EQ(m.forward(x.data(), nullptr, y.data(), B, T), want_loss);
+  m.backward(nullptr, 1.f);
+  ASSERT_FALSE(needed.empty());
+  EXPECT_EQ(needed.back(), n);
+  EXPECT_GE(needed.size(), 5u); // embeddings, 3 blocks, head
+  ASSERT_GE(final_from.size(), 5u);
+  EXPECT_EQ(final_from.back(), 0u);
+  EXPECT_EQ(final_from, m.gradient_boundaries());
+  EXPECT_GT(final_from.front(), 0u);
+  for (size_t i = 0; i < final_from.size(); ++i)
+    EXPECT_EQ(0, std::memcmp(snapshots[i].data(), ref.grads().data() + final_from[i],
+                             snapshots[i].size() * sizeof(float)))
+        << "gradients reported final from " << final_from[i] << " changed afterwards";
+}
+
+} // namespace
+} // namespace orbitrain::compute

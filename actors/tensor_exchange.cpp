@@ -1,0 +1,87 @@
+// Implementation of tensor_exchange.hpp.
+#include "actors/tensor_exchange.hpp"
+
+#include "compute/trainer.hpp"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace orbitrain {
+
+uint32_t gradient_frame_count(const std::vector<size_t>& boundaries, size_t n) {
+  uint32_t count = 0;
+  size_t end = n;
+  for (size_t b : boundaries) {
+    if (b < end)
+      count += frames_in(b, end);
+    end = std::min(end, b);
+  }
+  return count;
+}
+
+bool ParamLanding::land(const msg::FlatFrameView& f) {
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    if (f.offset_floats == 0) {
+      version_ = f.header.version;
+      ready_ = 0;
+      data_.resize(f.total_floats);
+    }
+    if (f.header.version != version_ || f.offset_floats != ready_ || f.total_floats != data_.size())
+      return false;
+    std::memcpy(data_.data() + ready_, f.data, f.count * sizeof(float));
+    ready_ += f.count;
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void ParamLanding::take(uint64_t version, size_t end, float* dst, size_t& copied) {
+  if (copied >= end)
+    return;
+  std::unique_lock<std::mutex> lock(m_);
+  cv_.wait(lock, [&] { return closed_ || version_ != version || ready_ >= end; });
+  if (closed_)
+    throw std::runtime_error("the worker is stopping");
+  if (version_ != version)
+    throw std::runtime_error("parameters moved on from version " + std::to_string(version) +
+                             " to " + std::to_string(version_));
+  std::memcpy(dst + copied, data_.data() + copied, (end - copied) * sizeof(float));
+  copied = end;
+}
+
+uint64_t ParamLanding::wait_any() {
+  std::unique_lock<std::mutex> lock(m_);
+  cv_.wait(lock, [&] { return closed_ || version_ != UINT64_MAX; });
+  if (closed_)
+    throw std::runtime_error("the worker is stopping");
+  return version_;
+}
+
+void ParamLanding::close() {
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+void ParamStream::progress(size_t end) {
+  while (sent_ < n_ && std::min(sent_ + frame_floats, n_) <= end) {
+    const size_t e = std::min(sent_ + frame_floats, n_);
+    send_(sent_, e);
+    sent_ = e;
+  }
+}
+
+void GradientFrames::add_to(float* sum, bool copy) const {
+  for (const auto& f : frames) {
+    if (copy)
+      std::memcpy(sum + f.offset, f.data, f.count * sizeof(float));
+    else
+      compute::accumulate_gradients(sum + f.offset, f.data, f.count);
+  }
+}
+
+} // namespace orbitrain
