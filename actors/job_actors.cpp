@@ -960,6 +960,7 @@ struct scheduler_state {
   std::set<std::pair<double, size_t>> by_load;
   std::vector<double> load_key;
   double known_ms = 0;      // the slowest task time any worker has reported
+  std::vector<double> worker_rtt_ms; // per worker: moving average of task round trips
   double round_trip_ms = 0; // moving average of task round trips
   uint32_t stragglers = 0;
   caf::actor ps, ground;
@@ -993,6 +994,8 @@ struct scheduler_state {
 };
 
 const orbit::SystemWallClock scheduler_wall;
+// The energy rule plans for this many times a worker's expected work.
+constexpr double energy_safety = 2;
 
 // What the scheduler knows of each worker, for orbit::choose_worker; moves
 // its model to the simulated now (at most every 100 ms).
@@ -1033,10 +1036,16 @@ orbit::WorkerView view_of(const scheduler_state& st, size_t i,
     w.sunlit = r.sunlit;
     w.ps_latency =
         w.slot >= 0 && st.ps_slot >= 0 ? st.model->latency(w.slot, st.ps_slot) : orbit::infinity;
-    // A task's expected duration: the worker's task time (the slowest
-    // known before its first report, 1 s before any), in simulated time.
-    const double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
-    w.task_s = ms / 1000 * st.clock->time_scale();
+    // The work a new task would end: the tasks it holds and the new one,
+    // at the worker's task time (the slowest known before its first report,
+    // 1 s before any), in simulated time, doubled: the task time is a moving
+    // average and a task can take longer (a busy host, a chunk fetched).
+    // The round trip counts too: a task occupies the worker's compute thread
+    // (and so its battery) also while it waits there for parameters.
+    double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
+    if (i < st.worker_rtt_ms.size())
+      ms = std::max(ms, st.worker_rtt_ms[i]);
+    w.task_s = energy_safety * (st.load[i] + 1) * ms / 1000 * st.clock->time_scale();
   }
   return w;
 }
@@ -1230,6 +1239,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         st->alive.assign(st->workers.size(), true);
         st->load.assign(st->workers.size(), 0);
         st->reports.assign(st->workers.size(), msg::LoadReport{});
+        st->worker_rtt_ms.assign(st->workers.size(), 0);
         st->load_key.assign(st->workers.size(), 0);
         for (size_t i = 0; i < st->workers.size(); ++i)
           rekey(*st, i);
@@ -1347,6 +1357,8 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
                        std::to_string(static_cast<int>(st->round_trip_ms)) + " ms)");
             }
             st->round_trip_ms = st->round_trip_ms == 0 ? ms : 0.9 * st->round_trip_ms + 0.1 * ms;
+            auto& rtt = st->worker_rtt_ms[it->second.worker];
+            rtt = rtt == 0 ? ms : 0.8 * rtt + 0.2 * ms;
             if (st->load[it->second.worker] > 0)
               --st->load[it->second.worker];
             rekey(*st, it->second.worker);

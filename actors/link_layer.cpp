@@ -111,7 +111,9 @@ void integrate(service_state& st) {
   const double sampled = st.last_wall > 0 && wall > st.last_wall
                              ? std::max(0.0, (cpu - st.last_cpu) / (wall - st.last_wall))
                              : 0;
-  const double busy = std::max(sampled, static_cast<double>(st.reported_cores));
+  // The node's worker, while there is one, says what the satellite's
+  // computer does; otherwise the process's CPU use stands for it.
+  const double busy = st.reporters.empty() ? sampled : static_cast<double>(st.reported_cores);
   if (dt > 0) {
     const bool sun = st.model->sunlit(st.orbit->slot());
     const int whole = static_cast<int>(std::floor(busy));

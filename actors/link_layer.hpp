@@ -101,8 +101,9 @@ void link_send(caf::event_based_actor* self, const caf::actor& dest,
                const std::string& dest_satellite, const caf::message& one_wire);
 
 /// Tells the node's orbit service that this node's worker keeps `cores`
-/// cores busy (0: idle). The battery is drawn for the larger of this and the
-/// CPU use the service samples. Nothing without an orbit model.
+/// cores busy (0: idle). While a worker reports, the battery is drawn for
+/// what it reports; with none, for the CPU use the service samples (process
+/// CPU seconds / wall seconds). Nothing without an orbit model.
 void report_busy(caf::event_based_actor* self, int cores);
 
 /// Remotely spawnable as "link_test": lets a test (or an experiment) drive

@@ -25,7 +25,16 @@ bool energy_allows(const ConstellationModel& model, const PowerModel& power, con
   Battery b(power, w.soc);
   if (b.below_limit())
     return false;
-  return !would_breach(b, t0, span, cores, model.eclipses(w.slot, t0, t0 + span, 10));
+  // The task's span busy, then idle to the end of the eclipse it ends in
+  // (at most one orbit on): the charge must stay above the floor throughout.
+  const double end = t0 + span;
+  const auto ecl = model.eclipses(w.slot, t0, end + 2 * 3600, 10);
+  if (b.run(t0, end, cores, ecl) < power.floor_wh())
+    return false;
+  for (const auto& e : ecl)
+    if (e.begin <= end && end < e.end)
+      return b.run(end, e.end, 0, ecl) >= power.floor_wh();
+  return true;
 }
 
 Choice choose_worker(Policy policy, const std::vector<WorkerView>& workers,

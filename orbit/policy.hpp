@@ -14,10 +14,12 @@
 // Energy rule: a worker's satellite reported its state of charge at
 // simulated time t_r; the task would run for `duration` from now. The
 // worker is eligible when running `cores` from t_r until now + duration
-// (pessimistically busy since the report) never takes the battery below
-// capacity x (1 - depth of discharge), with the slot's eclipses from the
-// model's analytic orbits. A worker with no energy report (no orbit model)
-// is always eligible.
+// (pessimistically busy since the report), and then idling to the end of
+// the eclipse the task ends in, never takes the battery below capacity x
+// (1 - depth of discharge), with the slot's eclipses from the model's
+// analytic orbits (a task that leaves too little charge for the rest of the
+// night is refused, not only one that empties the battery itself). A worker
+// with no energy report (no orbit model) is always eligible.
 #pragma once
 
 #include "orbit/energy.hpp"
@@ -47,7 +49,8 @@ struct WorkerView {
   double report_time = 0;  // simulated seconds since the epoch
   bool sunlit = true;
   double ps_latency = 0; // light time to the parameter server's slot, s (infinity: no route)
-  double task_s = 0;     // expected simulated duration of a task here (0: the call's)
+  double task_s =
+      0; // simulated work a new task would end here, the held tasks included (0: the call's)
 };
 
 /// The energy rule above. `now` and `duration` are simulated seconds.

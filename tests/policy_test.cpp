@@ -40,18 +40,30 @@ TEST(SchedulerPolicy, EnergyRuleInEclipse) {
   ASSERT_GT(ecl[0].end - t, 1000);     // ~35 min of shadow at 550 km
   m.update(t);
   ASSERT_FALSE(m.sunlit(0));
-  PowerModel p; // 80 Wh, floor 60% = 48 Wh; 20 W idle + 10 W per core
-  // 49.6 Wh: 1.6 Wh above the floor; one busy core draws 30 W in shadow,
-  // so 1.6 Wh / 30 W = 192 s of work.
+  PowerModel p; // 80 Wh, floor 60% = 48 Wh; no idle draw, 10 W per core
+  p.idle_w = 0;
+  // 49.6 Wh: 1.6 Wh = 5760 J above the floor; one busy core draws 10 W in
+  // shadow, so 576 s of work.
   const auto w = view(0, 0.62, t, false);
-  EXPECT_TRUE(energy_allows(m, p, w, t, 150, 1));
-  EXPECT_FALSE(energy_allows(m, p, w, t, 250, 1));
-  // Two cores (40 W): 144 s.
-  EXPECT_TRUE(energy_allows(m, p, w, t, 120, 2));
-  EXPECT_FALSE(energy_allows(m, p, w, t, 160, 2));
+  EXPECT_TRUE(energy_allows(m, p, w, t, 550, 1));
+  EXPECT_FALSE(energy_allows(m, p, w, t, 600, 1));
+  // Two cores (20 W): 288 s.
+  EXPECT_TRUE(energy_allows(m, p, w, t, 270, 2));
+  EXPECT_FALSE(energy_allows(m, p, w, t, 300, 2));
   // The report is 100 s old: the worker counts as busy since then.
   const auto old = view(0, 0.62, t - 100, false);
-  EXPECT_FALSE(energy_allows(m, p, old, t, 150, 1));
+  EXPECT_TRUE(energy_allows(m, p, old, t, 450, 1));
+  EXPECT_FALSE(energy_allows(m, p, old, t, 500, 1));
+  // With 1 W idle the rest of the night counts too: a task of d s leaves
+  // 5760 J - 11 W d - 1 W (R - d) for R seconds of shadow left, so
+  // d <= (5760 - R) / 10 instead of 5760 / 11.
+  p.idle_w = 1;
+  const double R = ecl[0].end - t;
+  const double d_max = (5760 - R) / 10;
+  ASSERT_GT(d_max, 100);
+  EXPECT_TRUE(energy_allows(m, p, w, t, d_max - 20, 1));
+  EXPECT_FALSE(energy_allows(m, p, w, t, d_max + 20, 1));
+  EXPECT_LT(d_max + 20, 5760 / 11.0); // the tail, not the task alone, decides
   // Below the floor already: nothing, however short.
   EXPECT_FALSE(energy_allows(m, p, view(0, 0.59, t, false), t, 1, 1));
   // No orbit model behind the report: always allowed.
