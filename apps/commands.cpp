@@ -220,7 +220,7 @@ std::string demo_corpus(size_t target) {
 }
 
 struct DemoArgs {
-  uint32_t steps = 600;
+  uint32_t steps = 1200;
   uint32_t satellites = 4;
   std::string write_corpus;
 };
