@@ -8,6 +8,7 @@
 #include "core/process.hpp"
 #include "storage/sha256.hpp"
 #include "storage/store.hpp"
+#include "tests/cli_support.hpp"
 #include "tests/test_support.hpp"
 
 #include <csignal>
@@ -25,28 +26,11 @@ namespace {
 
 const std::string binary = ORBITRAIN_BINARY;
 
-struct Run {
-  int status = -1;
-  std::string out;
-  std::string err;
-  std::string exit() const { return describe_wait_status(status); }
-  nlohmann::json json() const { return nlohmann::json::parse(out); }
-};
+using Run = orbitrain::testing::CliRun;
 
 // Runs the orbitrain CLI with `args`, stdout and stderr captured apart.
 Run cli(const TempDir& dir, std::vector<std::string> args) {
-  const std::string out = dir.path + "/cli.out", err = dir.path + "/cli.err";
-  std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$@\" >'" + out + "' 2>'" + err + "'",
-                                   "sh", binary};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto child = Child::spawn(argv);
-  Run r;
-  auto st = child.wait_for(120s);
-  EXPECT_TRUE(st) << "orbitrain " << args[0] << " did not finish";
-  r.status = st.value_or(-1);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return orbitrain::testing::run_captured(binary, dir, args, 120s);
 }
 
 class Data4 : public ::testing::Test {

@@ -3,6 +3,7 @@
 // XML with a row per satellite, the table names every section, and a file
 // without [orbit] is refused with exit code 2.
 #include "core/process.hpp"
+#include "tests/cli_support.hpp"
 #include "tests/test_support.hpp"
 
 #include <cctype>
@@ -22,25 +23,11 @@ namespace {
 const std::string binary = ORBITRAIN_BINARY;
 const std::string walker24 = std::string(ORBITRAIN_SOURCE_DIR) + "/configs/walker-24.toml";
 
-struct Run {
-  int status = -1;
-  std::string out, err;
-  bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-};
+using Run = orbitrain::testing::CliRun;
 
 Run plan(const TempDir& dir, std::vector<std::string> args) {
-  const std::string out = dir.path + "/plan.out", err = dir.path + "/plan.err";
-  std::vector<std::string> argv = {"/bin/sh", "-c",   "exec \"$@\" >'" + out + "' 2>'" + err + "'",
-                                   "sh",      binary, "plan"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto child = Child::spawn(argv);
-  Run r;
-  auto st = child.wait_for(60s);
-  EXPECT_TRUE(st) << "orbitrain plan did not finish";
-  r.status = st.value_or(-1);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  args.insert(args.begin(), "plan");
+  return orbitrain::testing::run_captured(binary, dir, args, 60s);
 }
 
 // A small XML well-formedness check: a prolog, balanced and properly nested
