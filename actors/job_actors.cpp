@@ -109,6 +109,17 @@ void connect_all(caf::event_based_actor* self, const msg::JobSpec& spec,
   }
 }
 
+// The envelope in `w`, or nullopt after logging that `who` got a malformed
+// message (a node survives bad input).
+std::optional<msg::Envelope> open_or_warn(const wire& w, const char* who) {
+  auto env = open_wire(w);
+  if (!env) {
+    log_warn(std::string(who) + ": malformed message: " + env.error().message);
+    return std::nullopt;
+  }
+  return std::move(*env);
+}
+
 // A job spec and its job id from a set-up message.
 struct SpecIn {
   msg::JobSpec spec;
@@ -423,11 +434,9 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
           log_warn("worker: malformed tensor frame: " + frame.error().message);
           return;
         }
-        auto env = open_wire(w);
-        if (!env) {
-          log_warn("worker: malformed message: " + env.error().message);
+        auto env = open_or_warn(w, "worker");
+        if (!env)
           return;
-        }
         if (std::holds_alternative<msg::TaskAssignment>(env->body)) {
           st->waiting.push_back(w);
           dispatch();
@@ -867,11 +876,9 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
           log_warn("parameter server: malformed tensor frame: " + frame.error().message);
           return;
         }
-        auto env = open_wire(w);
-        if (!env) {
-          log_warn("parameter server: malformed message: " + env.error().message);
+        auto env = open_or_warn(w, "parameter server");
+        if (!env)
           return;
-        }
         if (std::holds_alternative<msg::ParamsRequest>(env->body)) {
           send_params({caf::actor_cast<caf::actor>(self->current_sender())});
           return;
@@ -959,9 +966,9 @@ struct scheduler_state {
   // choosing a worker walks it from the least loaded and stops early.
   std::set<std::pair<double, size_t>> by_load;
   std::vector<double> load_key;
-  double known_ms = 0;      // the slowest task time any worker has reported
+  double known_ms = 0;               // the slowest task time any worker has reported
   std::vector<double> worker_rtt_ms; // per worker: moving average of task round trips
-  double round_trip_ms = 0; // moving average of task round trips
+  double round_trip_ms = 0;          // moving average of task round trips
   uint32_t stragglers = 0;
   caf::actor ps, ground;
   msg::DatasetManifest manifest;
@@ -1312,11 +1319,9 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
       },
       [self, st, issue_step, reassign, keep_busy, retry_parked](const wire& w) {
-        auto env = open_wire(w);
-        if (!env) {
-          log_warn("scheduler: malformed message: " + env.error().message);
+        auto env = open_or_warn(w, "scheduler");
+        if (!env)
           return;
-        }
         if (auto* lr = std::get_if<msg::LoadReport>(&env->body)) {
           for (size_t i = 0; i < st->spec.workers.size(); ++i)
             if (st->spec.workers[i] == lr->worker) {
