@@ -8,34 +8,21 @@
 #include "orbit/energy.hpp"
 #include "orbit/model.hpp"
 #include "orbit/plan.hpp"
+#include "tests/orbit_closed_forms.hpp"
 
 #include <gtest/gtest.h>
 
 using namespace orbitrain;
 using namespace orbitrain::orbit;
+using namespace orbitrain::testing::closed_form;
 
 namespace {
 
 // Independent constants.
-constexpr double MU = 3.986004418e14, RE = 6378.137e3, C = 299792458.0, PI = 3.14159265358979;
 constexpr double OMEGA_E = 7.2921159e-5, DEG = PI / 180;
 // 2024-03-20T03:06:00Z, the March equinox, and 2024-06-20T20:51:00Z, the
 // June solstice (published times, to the minute), as seconds since 1970.
 constexpr double EQUINOX = 1710903960, SOLSTICE = 1718916660;
-
-double closed_period(double h) {
-  return 2 * PI * std::sqrt(std::pow(RE + h, 3) / MU);
-}
-
-WalkerDelta pattern(double inc, int t, int p, int f, double h) {
-  WalkerDelta w;
-  w.inclination_deg = inc;
-  w.total = t;
-  w.planes = p;
-  w.phasing = f;
-  w.altitude_m = h;
-  return w;
-}
 
 double angle_deg(const Vec3& a, const Vec3& b) {
   return std::acos(std::min(1.0, a.dot(b) / (a.norm() * b.norm()))) / DEG;

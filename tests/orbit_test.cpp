@@ -3,30 +3,14 @@
 // longest eclipse of an orbit, in-plane link latency, the duration of an
 // overhead pass; plus the +Grid topology and impossible patterns.
 #include "orbit/orbit.hpp"
+#include "tests/orbit_closed_forms.hpp"
 
 #include <gtest/gtest.h>
 
 using namespace orbitrain::orbit;
+using namespace orbitrain::testing::closed_form;
 
-namespace {
-
-// Independent constants and closed forms.
-constexpr double MU = 3.986004418e14, RE = 6378.137e3, C = 299792458.0, PI = 3.14159265358979;
-double closed_period(double h) {
-  return 2 * PI * std::sqrt(std::pow(RE + h, 3) / MU);
-}
-
-WalkerDelta pattern(double inc, int t, int p, int f, double h) {
-  WalkerDelta w;
-  w.inclination_deg = inc;
-  w.total = t;
-  w.planes = p;
-  w.phasing = f;
-  w.altitude_m = h;
-  return w;
-}
-
-} // namespace
+namespace {} // namespace
 
 TEST(Orbit, PeriodAt550kmFromPropagation) {
   EXPECT_NEAR(closed_period(550e3) / 60, 95.6, 95.6 * 0.001);
