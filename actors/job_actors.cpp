@@ -618,12 +618,15 @@ msg::StepDone apply_step(ps_state& st, double loss, uint64_t tokens,
   done.step = st.step;
   done.loss = loss;
   done.tokens = tokens;
-  done.grad_norm = cp::clip_grad_norm(g.data(), g.size(), st.spec.grad_clip);
+  done.grad_norm = cp::grad_norm(g.data(), g.size());
   done.lr = schedule_of(st.spec).at(static_cast<int>(st.step));
-  st.adam->step(st.model->params().data(), g.data(), done.lr, [stream](size_t end) {
-    if (stream)
-      stream->progress(end);
-  });
+  st.adam->step(
+      st.model->params().data(), g.data(), done.lr,
+      [stream](size_t end) {
+        if (stream)
+          stream->progress(end);
+      },
+      cp::clip_scale(done.grad_norm, st.spec.grad_clip));
   done.version = ++st.version;
   done.tasks_per_worker = st.done_per_worker;
   done.refused = st.refused;

@@ -224,8 +224,9 @@ void run_bench(const BenchArgs& a) {
     model.zero_grad();
     loss = model.forward(x.data(), nullptr, y.data(), B, T);
     model.backward(nullptr);
-    cp::clip_grad_norm(model.grads().data(), model.grads().size(), 1.0);
-    adam.step(model.params().data(), model.grads().data(), 1e-4f);
+    const double norm = cp::grad_norm(model.grads().data(), model.grads().size());
+    adam.step(model.params().data(), model.grads().data(), 1e-4f, nullptr,
+              cp::clip_scale(norm, 1.0));
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (i >= a.warmup)
       times.push_back(dt);

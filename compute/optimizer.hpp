@@ -31,6 +31,9 @@ struct LrSchedule {
 
 // Global L2 norm of g (n), accumulated in double.
 [[nodiscard]] double grad_norm(const float* g, size_t n);
+// The factor clipping to max_norm scales gradients of norm `norm` by: 1
+// when they are within it (or max_norm <= 0).
+[[nodiscard]] float clip_scale(double norm, double max_norm);
 // Scales g so its norm is at most max_norm (torch.nn.utils.clip_grad_norm_);
 // returns the norm before clipping. max_norm <= 0 disables clipping.
 double clip_grad_norm(float* g, size_t n, double max_norm);
@@ -41,9 +44,11 @@ public:
   // One update of params with grads at learning rate lr. Tensors are updated
   // in buffer order; `done(end)`, when given, is called after each with the
   // end (in floats) of the prefix updated so far, so the new parameters can
-  // be sent while the rest is computed.
+  // be sent while the rest is computed. The gradients are used multiplied
+  // by `grad_scale` (clip_scale's factor: clipping without a pass of its
+  // own; the same floats as clip_grad_norm's g *= c).
   void step(float* params, const float* grads, float lr,
-            const std::function<void(size_t end)>& done = nullptr);
+            const std::function<void(size_t end)>& done = nullptr, float grad_scale = 1.f);
   [[nodiscard]] int64_t steps_taken() const { return t_; }
   [[nodiscard]] Buffer& m() { return m_; }
   [[nodiscard]] Buffer& v() { return v_; }

@@ -89,9 +89,10 @@ StepReport train(Gpt& model, const Split& split, const TrainOptions& opts,
     r = StepReport{};
     r.step = step + 1;
     r.loss = loss / opts.accum;
-    r.grad_norm = clip_grad_norm(model.grads().data(), model.grads().size(), opts.grad_clip);
+    r.grad_norm = grad_norm(model.grads().data(), model.grads().size());
     r.lr = opts.schedule.at(step);
-    adam.step(model.params().data(), model.grads().data(), r.lr);
+    adam.step(model.params().data(), model.grads().data(), r.lr, nullptr,
+              clip_scale(r.grad_norm, opts.grad_clip));
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.tokens_per_s = double(B) * T * opts.accum / dt;
     const bool last = step + 1 == opts.steps;

@@ -70,6 +70,30 @@ TEST(ClipTest, ScalesToMaxNorm) {
   EXPECT_NEAR(grad_norm(big.data(), big.size()), 2.0, 1e-5);
 }
 
+TEST(ClipTest, ScaleInsideAdamWEqualsClippingFirst) {
+  // The trainer and the parameter server clip through AdamW's grad_scale;
+  // it must give the very floats clip_grad_norm followed by a step gives.
+  const std::vector<ParamSpec> specs{{"w", {3000}, 0, 3000, true}, {"b", {77}, 3000, 77, false}};
+  auto g = testing::randn(3077, 11);
+  for (float& x : g)
+    x *= 3.f; // norm ~166: clipped to 1
+  auto p1 = testing::randn(3077, 12), p2 = p1;
+  AdamW a1(specs, {}), a2(specs, {});
+  auto g1 = g;
+  for (int step = 0; step < 3; ++step) {
+    g1 = g;
+    clip_grad_norm(g1.data(), g1.size(), 1.0);
+    a1.step(p1.data(), g1.data(), 1e-2f);
+    const double norm = grad_norm(g.data(), g.size());
+    ASSERT_LT(clip_scale(norm, 1.0), 1.f);
+    a2.step(p2.data(), g.data(), 1e-2f, nullptr, clip_scale(norm, 1.0));
+  }
+  EXPECT_EQ(0, std::memcmp(p1.data(), p2.data(), p1.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(a1.m().data(), a2.m().data(), p1.size() * sizeof(float)));
+  EXPECT_EQ(clip_scale(0.5, 1.0), 1.f);
+  EXPECT_EQ(clip_scale(50.0, 0.0), 1.f);
+}
+
 TEST(TokenizerTest, SortedDistinctBytesRoundTrip) {
   const std::string text = "hello, world\n\xff";
   Tokenizer t = Tokenizer::from_text(text);
