@@ -254,6 +254,7 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf
           h.version = v;
           h.step = task.step;
           h.task_id = task.task_id;
+          h.micro_batch = task.micro_batch;
           h.frame_count = grad_frames;
           h.total_bytes = n * sizeof(float);
           model->set_hooks({[&](size_t end) {
@@ -482,8 +483,9 @@ struct ps_state {
   uint32_t step = 0;                           // the step being collected
   uint64_t version = 0;                        // parameters have seen `version` steps
   std::map<uint64_t, GradientFrames> incoming; // by task id, until its result
-  std::map<uint32_t, GradientFrames> ready;    // sync: complete, by micro-batch, not summed yet
-  uint32_t next_mb = 0;                        // sync: micro-batches [0, next_mb) are summed
+  std::map<uint32_t, GradientFrames> ready;    // sync: complete, by micro-batch
+  std::vector<uint64_t> ready_tasks;           // sync: the task accepted for each micro-batch
+  OrderedSum sum;                              // sync: the step's sum, built as frames arrive
   std::map<uint32_t, double> losses;
   uint64_t tokens = 0;
   std::vector<uint32_t> done_per_worker;
@@ -811,6 +813,8 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
           st->step = static_cast<uint32_t>(restored->step);
           st->version = restored->step;
         }
+        st->ready_tasks.assign(st->spec.micro_batches_per_step, 0);
+        st->sum.reset(st->spec.micro_batches_per_step);
         // The reply is the job's spec as the parameter server runs it (for a
         // resumed job: the stored one, starting at the checkpoint's step).
         auto reply = make_wire(me(self), st->spec, st->job);
@@ -874,6 +878,13 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
           in.floats += frame->count;
           in.frames.push_back(
               {std::move(w.bytes), frame->offset_floats, frame->count, frame->data});
+          // Sync: summed now if its turn has come (the buffer just moved
+          // into `in` keeps the data where frame->data points).
+          if (!async && frame->header.version == st->version)
+            st->sum.offer(st->model->grads().data(), frame->header.task_id,
+                          frame->header.micro_batch, frame->header.frame_index,
+                          frame->header.frame_count, frame->offset_floats, frame->count,
+                          frame->data);
           return;
         } else if (frame.error().code != Errc::invalid_argument) {
           log_warn("parameter server: malformed tensor frame: " + frame.error().message);
@@ -897,34 +908,36 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         // Late (another step), duplicate (re-assigned and both finished),
         // failed or incomplete results are dropped; task ids make this safe.
         const uint32_t mb = r->micro_batch;
-        if (r->step != st->step || !r->error_message.empty() || mb < st->next_mb ||
-            mb >= st->spec.micro_batches_per_step || st->ready.count(mb) ||
+        const uint32_t M = st->spec.micro_batches_per_step;
+        if (r->step != st->step || !r->error_message.empty() || mb >= M || st->ready.count(mb) ||
             in == st->incoming.end() || in->second.floats != n || r->param_version != st->version) {
-          if (in != st->incoming.end())
+          if (in != st->incoming.end()) {
+            st->sum.drop(r->task_id);
             st->incoming.erase(in);
+          }
           return;
         }
         st->ready[mb] = std::move(in->second);
+        st->ready_tasks[mb] = r->task_id;
         st->incoming.erase(in);
         st->losses[mb] = r->loss;
         st->tokens += r->tokens;
         st->compute_ms = std::max(st->compute_ms, r->compute_ms);
         count_task(*st, env->sender);
-        // Sum in micro-batch order (as train-local does) as soon as the
-        // next one is here: only the last to arrive is summed after the wait.
+        if (st->ready.size() < M)
+          return;
+        // Every micro-batch is in. The frames were summed in micro-batch
+        // order as they arrived (OrderedSum); only when the accepted tasks
+        // are not the ones summed is the sum made here, in the same order.
         auto update_start = std::chrono::steady_clock::now();
-        auto& g = st->model->grads();
-        for (auto it = st->ready.find(st->next_mb); it != st->ready.end();
-             it = st->ready.find(st->next_mb)) {
+        if (!st->sum.complete(st->ready_tasks)) {
+          auto& g = st->model->grads();
           // The first is copied, not added to zeros: the same parameters
           // (x and 0 + x differ at most in the sign of a zero gradient,
           // which clipping and AdamW map to the same update).
-          it->second.add_to(g.data(), st->next_mb == 0);
-          st->ready.erase(it);
-          ++st->next_mb;
+          for (const auto& [k, frames] : st->ready)
+            frames.add_to(g.data(), k == 0);
         }
-        if (st->next_mb < st->spec.micro_batches_per_step)
-          return;
         double loss = 0;
         for (const auto& [k, l] : st->losses)
           loss += l;
@@ -935,7 +948,8 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         auto done = apply_step(*st, loss / st->spec.micro_batches_per_step, st->tokens,
                                update_start, stream ? &*stream : nullptr);
         done.step_ms = step_ms;
-        st->next_mb = 0;
+        st->ready.clear();
+        st->sum.reset(M);
         st->losses.clear();
         st->tokens = 0;
         st->incoming.clear();

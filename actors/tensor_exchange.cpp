@@ -75,6 +75,70 @@ void ParamStream::progress(size_t end) {
   }
 }
 
+void OrderedSum::reset(uint32_t micro_batches) {
+  m_ = micro_batches;
+  count_ = finished_ = 0;
+  task_.assign(m_, std::nullopt);
+  pieces_.assign(m_, {});
+  applied_.clear();
+  broken_ = false;
+}
+
+void OrderedSum::offer(float* sum, uint64_t task, uint32_t mb, uint32_t index, uint32_t count,
+                       size_t offset, size_t floats, const float* data) {
+  if (broken_ || mb >= m_)
+    return;
+  if (count_ == 0) {
+    count_ = count;
+    applied_.assign(count_, 0);
+    for (auto& p : pieces_)
+      p.assign(count_, Piece{});
+  }
+  if (!task_[mb])
+    task_[mb] = task;
+  if (*task_[mb] != task)
+    return; // another task's copy of this micro-batch: summed only if accepted
+  if (count != count_ || index >= count_ || pieces_[mb][index].present) {
+    broken_ = true; // not the frames a sum can be built from
+    return;
+  }
+  pieces_[mb][index] = Piece{data, offset, floats, true};
+  const Piece& first = pieces_[0][index];
+  const uint32_t before = applied_[index];
+  while (applied_[index] < m_) {
+    const uint32_t k = applied_[index];
+    const Piece& p = pieces_[k][index];
+    if (!p.present)
+      break;
+    if (p.offset != first.offset || p.floats != first.floats) {
+      broken_ = true; // micro-batches cut into different frames
+      return;
+    }
+    if (k == 0)
+      std::memcpy(sum + p.offset, p.data, p.floats * sizeof(float));
+    else
+      compute::accumulate_gradients(sum + p.offset, p.data, p.floats);
+    ++applied_[index];
+  }
+  if (before < m_ && applied_[index] == m_)
+    ++finished_;
+}
+
+void OrderedSum::drop(uint64_t task) {
+  for (const auto& t : task_)
+    if (t && *t == task)
+      broken_ = true;
+}
+
+bool OrderedSum::complete(const std::vector<uint64_t>& tasks) const {
+  if (broken_ || count_ == 0 || finished_ != count_ || tasks.size() != m_)
+    return false;
+  for (uint32_t k = 0; k < m_; ++k)
+    if (!task_[k] || *task_[k] != tasks[k])
+      return false;
+  return true;
+}
+
 void GradientFrames::add_to(float* sum, bool copy) const {
   for (const auto& f : frames) {
     if (copy)

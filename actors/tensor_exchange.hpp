@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace orbitrain {
@@ -72,6 +73,43 @@ public:
 private:
   size_t n_, sent_ = 0;
   std::function<void(size_t, size_t)> send_;
+};
+
+/// A sync step's gradient sum, built frame by frame while the frames
+/// arrive instead of after the last result: each frame range is copied from
+/// micro-batch 0 and then added from 1, 2, ... in that order (the order
+/// train-local sums in), as soon as the frames before it in that order are
+/// in. Only the first task seen for each micro-batch is summed; when the
+/// results finally accepted are of other tasks (a task re-assigned, failed,
+/// or computed on other parameters), complete() says no and the caller sums
+/// the accepted frames itself. Frame data must stay valid until reset() or
+/// until drop() is called for its task.
+class OrderedSum {
+public:
+  /// A new step of `micro_batches` micro-batches.
+  void reset(uint32_t micro_batches);
+  /// A frame of `task` for micro-batch `mb` (frame `index` of `count`
+  /// frames, floats [offset, offset + floats) of the gradient, at `data`).
+  /// Adds to `sum` whatever this frame makes summable.
+  void offer(float* sum, uint64_t task, uint32_t mb, uint32_t index, uint32_t count, size_t offset,
+             size_t floats, const float* data);
+  /// The frames of `task` are going away: if they were being summed, the
+  /// sum is abandoned (complete() is false from now on).
+  void drop(uint64_t task);
+  /// Whether `sum` is the whole ordered sum of tasks[mb] for every micro-batch.
+  bool complete(const std::vector<uint64_t>& tasks) const;
+
+private:
+  struct Piece {
+    const float* data = nullptr;
+    size_t offset = 0, floats = 0;
+    bool present = false;
+  };
+  uint32_t m_ = 0, count_ = 0, finished_ = 0;
+  std::vector<std::optional<uint64_t>> task_; // per micro-batch: the task summed
+  std::vector<std::vector<Piece>> pieces_;    // [micro-batch][frame index]
+  std::vector<uint32_t> applied_;             // per frame: micro-batches [0, n) summed
+  bool broken_ = false;
 };
 
 /// One task's gradient frames, kept as received.

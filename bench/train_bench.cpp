@@ -232,13 +232,16 @@ int main(int argc, char** argv) {
     auto one = start_cluster(o, dir.string(), 1);
     auto two = start_cluster(o, dir.string(), 2);
     std::vector<double> ours1, ours2, theirs1, theirs2, ratio, eff, their_eff, exchange, update,
-        compute, step, bytes, allreduce;
+        compute, step, bytes, allreduce, step1, compute1, exchange1;
     for (int r = 0; r < o.runs; ++r) {
       const auto a = train(o, one, 1, dir.string());
       const auto b = train(o, two, 2, dir.string());
       ours1.push_back(a.tokens_per_s);
       ours2.push_back(b.tokens_per_s);
       eff.push_back(b.tokens_per_s / (2 * a.tokens_per_s));
+      step1.push_back(a.step_ms);
+      compute1.push_back(a.compute_ms);
+      exchange1.push_back(a.exchange_ms);
       exchange.push_back(b.exchange_ms);
       update.push_back(b.update_ms);
       compute.push_back(b.compute_ms);
@@ -261,6 +264,9 @@ int main(int argc, char** argv) {
                 {"warmup_steps", o.warmup},
                 {"data", o.data},
                 {"orbitrain_1_tokens_per_s", summary(ours1)},
+                {"orbitrain_1_step_ms", summary(step1)},
+                {"orbitrain_1_compute_ms", summary(compute1)},
+                {"orbitrain_1_exchange_ms_per_step", summary(exchange1)},
                 {"orbitrain_2_tokens_per_s", summary(ours2)},
                 {"orbitrain_scaling_efficiency", summary(eff)},
                 {"orbitrain_step_ms", summary(step)},

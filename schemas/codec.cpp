@@ -191,6 +191,7 @@ struct BodyWriter {
     o.setFrameIndex(m.frame_index);
     o.setFrameCount(m.frame_count);
     o.setTotalBytes(m.total_bytes);
+    o.setMicroBatch(m.micro_batch);
     auto slices = o.initSlices(static_cast<unsigned>(m.slices.size()));
     for (unsigned i = 0; i < m.slices.size(); ++i)
       write(slices[i], m.slices[i]);
@@ -585,6 +586,7 @@ Body read_body(wire::Envelope::Body::Reader b, ByteView* borrow) {
       fail(Errc::malformed_message, "tensorFrame: frame " + std::to_string(m.frame_index) + " of " +
                                         std::to_string(m.frame_count));
     m.total_bytes = r.getTotalBytes();
+    m.micro_batch = r.getMicroBatch();
     auto slices = r.getSlices();
     m.slices.reserve(slices.size());
     for (unsigned i = 0; i < slices.size(); ++i)
@@ -874,6 +876,7 @@ std::vector<uint8_t> encode_flat_frame(const std::string& sender, const std::str
   o.setFrameIndex(header.frame_index);
   o.setFrameCount(header.frame_count);
   o.setTotalBytes(header.total_bytes);
+  o.setMicroBatch(header.micro_batch);
   auto slice = o.initSlices(1)[0];
   slice.setName(name);
   slice.setDtype(wire::DType::F32);
@@ -914,6 +917,7 @@ Result<FlatFrameView> decode_flat_frame(const uint8_t* data, size_t size,
         v.header.frame_index = r.getFrameIndex();
         v.header.frame_count = r.getFrameCount();
         v.header.total_bytes = r.getTotalBytes();
+        v.header.micro_batch = r.getMicroBatch();
         if (v.header.frame_count == 0 || v.header.frame_index >= v.header.frame_count)
           return make_error(Errc::malformed_message,
                             "tensorFrame: frame " + std::to_string(v.header.frame_index) + " of " +

@@ -93,6 +93,7 @@ struct TensorFrame {
   uint32_t frame_count = 1;
   uint64_t total_bytes = 0;
   std::vector<TensorSlice> slices;
+  uint32_t micro_batch = 0; // gradients: the task's micro-batch
 };
 
 struct TaskAssignment {

@@ -202,6 +202,9 @@ struct TensorFrame {
   # Bytes of tensor data in the whole set.
   slices @7 :List(TensorSlice);
   # The pieces of tensors this frame carries.
+  microBatch @8 :UInt32;
+  # Gradients: the micro-batch of the step the task computes (so a parameter
+  # server can sum frames in micro-batch order as they arrive).
 }
 
 struct TaskAssignment {

@@ -206,9 +206,11 @@ TEST(Codec, TensorFrameRoundTrip) {
   f.step = 4;
   f.task_id = 5;
   f.total_bytes = 24;
+  f.micro_batch = 2;
   f.slices.push_back(TensorSlice{"w", DType::f32, {2, 3}, 0, bytes_of(24, 1)});
   auto b = std::get<TensorFrame>(roundtrip(envelope(f)).body);
   EXPECT_EQ(b.kind, TensorKind::gradients);
+  EXPECT_EQ(b.micro_batch, 2u);
   ASSERT_EQ(b.slices.size(), 1u);
   EXPECT_EQ(b.slices[0].name, "w");
   EXPECT_EQ(b.slices[0].shape, (std::vector<uint64_t>{2, 3}));
@@ -467,6 +469,7 @@ TEST(Codec, FlatFrameIsAViewIntoTheBytesAndAnOrdinaryEnvelope) {
   h.frame_index = 1;
   h.frame_count = 3;
   h.total_bytes = 100 * sizeof(float);
+  h.micro_batch = 6;
   auto bytes = encode_flat_frame("sat-2", "job-1", h, "gradients", 100, 20, data.data() + 1, 3);
   auto v = decode_flat_frame(bytes.data(), bytes.size());
   ASSERT_TRUE(v.ok()) << v.error().message;
@@ -474,6 +477,7 @@ TEST(Codec, FlatFrameIsAViewIntoTheBytesAndAnOrdinaryEnvelope) {
   EXPECT_EQ(v->job_id, "job-1");
   EXPECT_EQ(v->header.task_id, 11u);
   EXPECT_EQ(v->header.frame_index, 1u);
+  EXPECT_EQ(v->header.micro_batch, 6u);
   EXPECT_EQ(v->total_floats, 100u);
   EXPECT_EQ(v->offset_floats, 20u);
   ASSERT_EQ(v->count, 3u);
@@ -486,6 +490,7 @@ TEST(Codec, FlatFrameIsAViewIntoTheBytesAndAnOrdinaryEnvelope) {
   ASSERT_TRUE(e.ok()) << e.error().message;
   const auto& f = std::get<TensorFrame>(e->body);
   ASSERT_EQ(f.slices.size(), 1u);
+  EXPECT_EQ(f.micro_batch, 6u);
   EXPECT_EQ(f.slices[0].offset_bytes, 80u);
   EXPECT_EQ(f.slices[0].data.size(), 12u);
 }
