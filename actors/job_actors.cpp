@@ -18,7 +18,6 @@
 #include "orbit/policy.hpp"
 #include "schemas/codec.hpp"
 #include "storage/hash_ring.hpp"
-#include "storage/sha256.hpp"
 #include "storage/store.hpp"
 #include "storage/window_reader.hpp"
 
@@ -141,31 +140,14 @@ cp::LrSchedule schedule_of(const msg::JobSpec& s) {
   return cp::LrSchedule{s.lr, s.min_lr, s.warmup_steps, s.decay_steps};
 }
 
-// A verified chunk from the first peer store that has it (blocking: only for
-// actors that may block, like a compute thread).
-Result<std::vector<uint8_t>> fetch_from_peers(caf::actor_system& sys,
-                                              const std::vector<caf::actor>& peer_stores,
-                                              const msg::Hash& h) {
-  for (const auto& peer : peer_stores) {
-    if (!peer)
-      continue;
-    caf::scoped_actor s{sys};
-    std::optional<std::vector<uint8_t>> got;
-    s->request(peer, std::chrono::seconds(10),
-               make_wire(node_context(sys).node_id, msg::ChunkRequest{h}))
-        .receive(
-            [&](wire& w) {
-              auto e = open_wire(w);
-              if (e)
-                if (auto* c = std::get_if<msg::DataChunk>(&e->body))
-                  if (sha256(c->data.data(), c->data.size()) == h)
-                    got = std::move(c->data);
-            },
-            [](caf::error&) {});
-    if (got)
-      return std::move(*got);
-  }
-  return make_error(Errc::not_found, "no peer has chunk " + short_hex(h));
+// The store actors spawned on satellites `ids` (connect_all's order), with
+// their satellites, for fetch_chunk().
+std::vector<PeerStore> peer_stores_of(const std::vector<std::string>& ids,
+                                      const std::vector<caf::actor>& stores) {
+  std::vector<PeerStore> out;
+  for (size_t i = 0; i < ids.size() && i < stores.size(); ++i)
+    out.push_back({stores[i], ids[i]});
+  return out;
 }
 
 // ---- worker: the compute thread ------------------------------------------------
@@ -188,9 +170,10 @@ wire param_frame(const std::string& sender, const std::string& job, uint64_t ver
 // Parameters come from the worker's landing, block by block as forward needs
 // them; gradients go to the parameter server as backward finishes them, then
 // the result (after its frames, from the same sender, so in order). Reads
-// chunks held elsewhere from peer stores through blocking requests.
+// chunks held elsewhere from peer stores (fetch_chunk: blocking, through the
+// link layer with an orbit model).
 caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf::actor ps,
-                            wire spec_wire, std::vector<caf::actor> peer_stores,
+                            wire spec_wire, std::vector<PeerStore> peer_stores,
                             std::shared_ptr<ParamLanding> landing) {
   auto env = open_wire(spec_wire);
   const auto spec = std::get<msg::JobSpec>(env->body);
@@ -206,9 +189,7 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf
   // (The actor system outlives the actor: hold it by pointer, not by a
   // reference to this function's local.)
   auto* sys = &self->home_system();
-  auto fetch = [sys, peer_stores](const msg::Hash& h) {
-    return fetch_from_peers(*sys, peer_stores, h);
-  };
+  auto fetch = [sys, peer_stores](const msg::Hash& h) { return fetch_chunk(*sys, peer_stores, h); };
   auto source = std::make_shared<StoreChunkSource>(*ctx.store, manifest, fetch);
   auto reader = std::make_shared<WindowReader>(manifest, *source);
   // Which version the model's parameters hold, and how much of it.
@@ -479,7 +460,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
                             });
                             st->compute = self->spawn<caf::detached + caf::linked>(
                                 compute_actor, caf::actor_cast<caf::actor>(self), st->ps, spec_wire,
-                                stores, st->landing);
+                                peer_stores_of(peers, stores), st->landing);
                             rp.deliver(make_wire(me(self), msg::StepDone{}, st->job));
                             self->delayed_send(self, std::chrono::seconds(3), tick_atom_v);
                           });
@@ -570,7 +551,7 @@ struct ps_state {
   std::map<uint32_t, double> losses;
   uint64_t tokens = 0;
   std::vector<uint32_t> done_per_worker;
-  std::vector<caf::actor> peer_stores; // for validation windows held elsewhere
+  std::vector<PeerStore> peer_stores; // for validation windows held elsewhere
   std::optional<std::vector<int32_t>> val_tokens;
   uint64_t refused = 0; // async: gradients refused as too stale
   // For the step's timing and traffic figures (StepDone).
@@ -658,7 +639,7 @@ std::optional<double> validation_loss(caf::event_based_actor* self, ps_state& st
       return std::nullopt;
     const auto peers = st.peer_stores;
     StoreChunkSource source(*ctx.store, *manifest, [&sys, peers](const msg::Hash& h) {
-      return fetch_from_peers(sys, peers, h);
+      return fetch_chunk(sys, peers, h);
     });
     WindowReader reader(*manifest, source);
     // The split is by position, as train-local's split_90_10.
@@ -911,17 +892,17 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
                 return;
               }
               // Store actors on the other satellites, for validation windows.
-              connect_all(
-                  self, st->spec, others, "store",
-                  [self, st, rp, reply](std::string, std::vector<caf::actor> stores) mutable {
-                    self->attach_functor([stores] {
-                      for (const auto& a : stores)
-                        if (a)
-                          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-                    });
-                    st->peer_stores = std::move(stores);
-                    rp.deliver(reply);
-                  });
+              connect_all(self, st->spec, others, "store",
+                          [self, st, rp, reply, others](std::string,
+                                                        std::vector<caf::actor> stores) mutable {
+                            self->attach_functor([stores] {
+                              for (const auto& a : stores)
+                                if (a)
+                                  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+                            });
+                            st->peer_stores = peer_stores_of(others, stores);
+                            rp.deliver(reply);
+                          });
             });
         return rp;
       },

@@ -15,12 +15,16 @@
 // A partition is forced in the link layer (link_down): messages are held,
 // counted in the node's status, and delivered in order when it is lifted;
 // beyond [links] queue_limit_mib a message is refused with an ErrorReply.
+// A chunk fetched from another satellite's store (fetch_chunk, as a worker
+// does) takes the route's delay both ways, and its reply is held by the
+// store's satellite while that one has no route back.
 // The ground link: a status probe waits until its ground station has a
 // route to the satellite (time scale 60, `start` placed to open one ~8 s on).
 #include "actors/ground.hpp"
 #include "actors/wire_message.hpp"
 #include "core/local_cluster.hpp"
 #include "orbit/model.hpp"
+#include "storage/sha256.hpp"
 #include "tests/test_support.hpp"
 
 #include <algorithm>
@@ -103,11 +107,12 @@ protected:
     auto probes = ground_->probe_all(10s);
     return probes.at(i).status;
   }
-  // Forces the route from sat-1 to satellite `to` down or back up.
-  bool force(size_t to, bool down) {
+  // Forces the route from satellite `from` (sat-1 by default) to satellite
+  // `to` down or back up.
+  bool force(size_t to, bool down, size_t from = 0) {
     bool ok = false;
     (*sink_)
-        ->request(relays_[0], 10s, link_down_atom_v, constellation_.satellites[to].id, down)
+        ->request(relays_[from], 10s, link_down_atom_v, constellation_.satellites[to].id, down)
         .receive([&](bool r) { ok = r; }, [](caf::error&) {});
     return ok;
   }
@@ -189,6 +194,65 @@ TEST_F(LinkCluster, PartitionHoldsMessagesAndDeliversThemInOrder) {
   st = status_of(0);
   EXPECT_EQ(st.link_held, 0u);
   EXPECT_GE(st.link_delivered, 20u);
+}
+
+// A worker reads windows held elsewhere from a peer's store (fetch_chunk):
+// the request leaves through its satellite's link layer, the store answers
+// through its own, so a chunk of 125 KB two hops away arrives after twice
+// the light time of the route plus its transmission time, and not at all
+// while the store's satellite has no route back.
+TEST_F(LinkCluster, ChunkFetchesPassTheLinkLayerBothWays) {
+  auto store = ground_->spawn_on(constellation_.satellites[2], "store", 10s);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  msg::DataChunk chunk;
+  chunk.dataset = "link-test";
+  chunk.data.resize(125000);
+  for (size_t i = 0; i < chunk.data.size(); ++i)
+    chunk.data[i] = static_cast<uint8_t>(i * 7 + 3);
+  chunk.sha256 = sha256(chunk.data.data(), chunk.data.size());
+  auto ack = ground_->ask(*store, chunk, 10s);
+  ASSERT_TRUE(ack.ok() && std::holds_alternative<msg::ChunkAck>(ack->body));
+  const wire request = make_wire("test", msg::ChunkRequest{chunk.sha256});
+  const size_t reply_bytes = make_chunk_wire("sat-3", {}, 0, chunk.sha256,
+                                             msg::ByteView{chunk.data.data(), chunk.data.size()})
+                                 .bytes.size();
+  auto fetch = [&] {
+    (*sink_)->send(relays_[0], fetch_atom_v, *store, std::string("sat-3"), request);
+  };
+  std::vector<double> ms;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fetch();
+    auto e = next(5s);
+    const auto t1 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(e) << "fetch " << i << " never answered";
+    auto* got = std::get_if<msg::DataChunk>(&e->body);
+    ASSERT_TRUE(got) << "expected a chunk, got " << msg::kind_name(e->body);
+    EXPECT_TRUE(got->data == chunk.data);
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double measured = ms[ms.size() / 2];
+  // Two hops each way, the request's and the reply's transmission.
+  const double expected = 1e3 * (4 * hop_s + (request.bytes.size() + reply_bytes) * 8.0 / isl_bps);
+  std::printf("chunk fetch over 2 hops, %zu bytes back: model %.2f ms, measured median %.2f ms "
+              "(min %.2f, max %.2f)\n",
+              reply_bytes, expected, measured, ms.front(), ms.back());
+  EXPECT_GE(measured, expected - 0.5);
+  EXPECT_LE(measured, expected + 12.0);
+  // The replies left through sat-3's link layer.
+  auto st = status_of(2);
+  EXPECT_GE(st.link_delivered, 5u);
+  EXPECT_GE(st.link_bytes, 5 * reply_bytes);
+  // With no route from sat-3 back to sat-1 the reply waits there.
+  ASSERT_TRUE(force(0, true, 2));
+  fetch();
+  EXPECT_FALSE(next(500ms)) << "a reply passed a partitioned link";
+  EXPECT_EQ(status_of(2).link_held, 1u);
+  ASSERT_TRUE(force(0, false, 2));
+  auto late = next(5s);
+  ASSERT_TRUE(late) << "the held reply was lost";
+  EXPECT_TRUE(std::holds_alternative<msg::DataChunk>(late->body)) << msg::kind_name(late->body);
 }
 
 TEST_F(LinkCluster, OverflowIsReportedNotLost) {
