@@ -337,10 +337,6 @@ wire load_report(caf::event_based_actor* self, const worker_state& st) {
   return make_wire(me(self), r, st.job);
 }
 
-} // namespace
-
-namespace {
-
 // Whether the worker's battery can carry task `t` if it starts now
 // (orbit::may_start with a pessimistic duration); logs a refusal.
 bool guard_allows(caf::event_based_actor* self, const worker_state& st,
