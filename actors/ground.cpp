@@ -107,9 +107,9 @@ Result<bool> GroundStation::hold(const std::string& id, uint64_t bytes,
                                  std::chrono::milliseconds horizon) {
   auto w = link_wait(id, bytes, horizon);
   if (!w)
-    return make_error(Errc::timeout, "ground station " + ground_station() + " has no route to " +
-                                         id + " within " + std::to_string(horizon.count()) +
-                                         " ms of wall time");
+    return make_error(Errc::timeout, "out of contact: ground station " + ground_station() +
+                                         " has no route to " + id + " within " +
+                                         std::to_string(horizon.count()) + " ms");
   if (*w > 0)
     std::this_thread::sleep_for(std::chrono::duration<double>(*w));
   return true;

@@ -21,90 +21,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// Requests in flight from one blocking actor, answered in the order sent:
-// at most `window` outstanding; `done` runs for each reply (or error).
-class Pipeline {
-public:
-  using Done = std::function<void(Result<msg::Envelope>)>;
-  using RawDone = std::function<void(Result<wire>)>;
-
-  /// At most `window` requests outstanding, and at most `per_actor` (0: no
-  /// limit of its own) to any one actor: what a slow receiver has not read
-  /// yet waits in CAF's buffer for its connection, whose capacity stays.
-  Pipeline(caf::actor_system& sys, std::chrono::milliseconds timeout, size_t window,
-           size_t per_actor = 0)
-      : self_(sys), timeout_(timeout), window_(std::max<size_t>(1, window)), per_actor_(per_actor) {
-  }
-
-  void send(const caf::actor& to, wire w, Done done) {
-    send_message(to, caf::make_message(std::move(w)), [done = std::move(done)](Result<wire> r) {
-      done(r ? open_wire(*r) : Result<msg::Envelope>(r.error()));
-    });
-  }
-
-  /// Sends `m` (holding one wire) and hands `done` the reply undecoded. One
-  /// message sent to several actors shares its bytes until CAF serializes it.
-  void send_message(const caf::actor& to, caf::message m, RawDone done) {
-    const auto addr = to.address();
-    while (pending_.size() >= window_ || (per_actor_ > 0 && outstanding_[addr] >= per_actor_))
-      pop();
-    ++outstanding_[addr];
-    pending_.push_back(Pending{self_->request(to, timeout_, std::move(m)), std::move(done), addr});
-  }
-
-  /// Sends and waits for this one reply (after all earlier ones).
-  Result<msg::Envelope> ask(const caf::actor& to, wire w) {
-    std::optional<Result<msg::Envelope>> out;
-    send(to, std::move(w), [&](Result<msg::Envelope> r) { out = std::move(r); });
-    drain();
-    return std::move(*out);
-  }
-
-  /// ask() with the reply undecoded.
-  Result<wire> ask_raw(const caf::actor& to, wire w) {
-    std::optional<Result<wire>> out;
-    send_message(to, caf::make_message(std::move(w)), [&](Result<wire> r) { out = std::move(r); });
-    drain();
-    return std::move(*out);
-  }
-
-  void drain() {
-    while (!pending_.empty())
-      pop();
-  }
-
-private:
-  using Handle = decltype(std::declval<caf::scoped_actor&>()->request(
-      std::declval<caf::actor>(), std::chrono::milliseconds(1), std::declval<caf::message>()));
-  struct Pending {
-    Handle handle;
-    RawDone done;
-    caf::actor_addr to;
-  };
-
-  void pop() {
-    Pending p = std::move(pending_.front());
-    pending_.pop_front();
-    if (--outstanding_[p.to] == 0)
-      outstanding_.erase(p.to);
-    std::optional<Result<wire>> r;
-    p.handle.receive([&](wire& reply) { r = std::move(reply); },
-                     [&](caf::error& e) {
-                       r = make_error(e == caf::sec::request_timeout ? Errc::timeout
-                                                                     : Errc::unreachable,
-                                      self_->home_system().render(e));
-                     });
-    p.done(std::move(*r));
-  }
-
-  caf::scoped_actor self_;
-  std::chrono::milliseconds timeout_;
-  size_t window_;
-  size_t per_actor_;
-  std::map<caf::actor_addr, size_t> outstanding_;
-  std::deque<Pending> pending_;
-};
-
 // The store actors of the satellites that answered.
 struct Stores {
   std::vector<std::string> ids; // every satellite, file order
@@ -122,19 +38,142 @@ struct Stores {
   }
 };
 
+// With a ground link (GroundStation::link_wait), a satellite the station
+// has no route to within `timeout` is out of contact: for this command, as
+// good as down.
 Stores connect_stores(GroundStation& ground, std::chrono::milliseconds timeout) {
   Stores s;
-  auto actors = ground.spawn_on_all("store", timeout);
   const auto& sats = ground.constellation().satellites;
+  std::vector<bool> in_contact(sats.size(), true);
+  for (size_t i = 0; i < sats.size(); ++i)
+    in_contact[i] = ground.link_wait(sats[i].id, 64, timeout).has_value();
+  auto actors = ground.spawn_on_all("store", timeout);
   for (size_t i = 0; i < sats.size(); ++i) {
     s.ids.push_back(sats[i].id);
-    if (actors[i])
+    if (!in_contact[i]) {
+      if (actors[i])
+        caf::anon_send_exit(*actors[i], caf::exit_reason::user_shutdown);
+      s.down.push_back(sats[i].id + ": out of contact: ground station " + ground.ground_station() +
+                       " has no route to " + sats[i].id + " within " +
+                       std::to_string(timeout.count()) + " ms");
+    } else if (actors[i]) {
       s.up[sats[i].id] = *actors[i];
-    else
+    } else {
       s.down.push_back(sats[i].id + ": " + actors[i].error().message);
+    }
   }
   return s;
 }
+
+// "no satellite is reachable" with the reason for each.
+Error none_reachable(const Stores& stores) {
+  std::string why;
+  for (const auto& d : stores.down)
+    why += "\n  " + d;
+  return make_error(Errc::unreachable,
+                    "no satellite is reachable" + (why.empty() ? "" : ":" + why));
+}
+
+// Requests in flight from one blocking actor to the store actors of
+// `stores`, by satellite id, answered in the order sent: at most `window`
+// outstanding; `done` runs for each reply (or error). With a ground link
+// (GroundStation::hold) a request leaves only once the station has a route
+// to its satellite and that route's delay has passed, and its reply is held
+// the same way on arrival (the way down); one that finds no route within
+// the timeout fails as out of contact. Without one, nothing waits.
+class Pipeline {
+public:
+  using Done = std::function<void(Result<msg::Envelope>)>;
+  using RawDone = std::function<void(Result<wire>)>;
+
+  /// At most `window` requests outstanding, and at most `per_actor` (0: no
+  /// limit of its own) to any one actor: what a slow receiver has not read
+  /// yet waits in CAF's buffer for its connection, whose capacity stays.
+  Pipeline(GroundStation& ground, const Stores& stores, std::chrono::milliseconds timeout,
+           size_t window, size_t per_actor = 0)
+      : ground_(ground), stores_(stores), self_(ground.system()), timeout_(timeout),
+        window_(std::max<size_t>(1, window)), per_actor_(per_actor) {}
+
+  void send(const std::string& sat, wire w, Done done) {
+    send_message(sat, caf::make_message(std::move(w)), [done = std::move(done)](Result<wire> r) {
+      done(r ? open_wire(*r) : Result<msg::Envelope>(r.error()));
+    });
+  }
+
+  /// Sends `m` (holding one wire) and hands `done` the reply undecoded. One
+  /// message sent to several actors shares its bytes until CAF serializes it.
+  void send_message(const std::string& sat, caf::message m, RawDone done) {
+    const auto& to = stores_.up.at(sat);
+    const auto addr = to.address();
+    while (pending_.size() >= window_ || (per_actor_ > 0 && outstanding_[addr] >= per_actor_))
+      pop();
+    if (auto up = ground_.hold(sat, m.get_as<wire>(0).bytes.size(), timeout_); !up) {
+      done(up.error());
+      return;
+    }
+    ++outstanding_[addr];
+    pending_.push_back(
+        Pending{self_->request(to, timeout_, std::move(m)), std::move(done), addr, sat});
+  }
+
+  /// Sends and waits for this one reply (after all earlier ones).
+  Result<msg::Envelope> ask(const std::string& sat, wire w) {
+    std::optional<Result<msg::Envelope>> out;
+    send(sat, std::move(w), [&](Result<msg::Envelope> r) { out = std::move(r); });
+    drain();
+    return std::move(*out);
+  }
+
+  /// ask() with the reply undecoded.
+  Result<wire> ask_raw(const std::string& sat, wire w) {
+    std::optional<Result<wire>> out;
+    send_message(sat, caf::make_message(std::move(w)), [&](Result<wire> r) { out = std::move(r); });
+    drain();
+    return std::move(*out);
+  }
+
+  void drain() {
+    while (!pending_.empty())
+      pop();
+  }
+
+private:
+  using Handle = decltype(std::declval<caf::scoped_actor&>()->request(
+      std::declval<caf::actor>(), std::chrono::milliseconds(1), std::declval<caf::message>()));
+  struct Pending {
+    Handle handle;
+    RawDone done;
+    caf::actor_addr to;
+    std::string sat;
+  };
+
+  void pop() {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    if (--outstanding_[p.to] == 0)
+      outstanding_.erase(p.to);
+    std::optional<Result<wire>> r;
+    p.handle.receive([&](wire& reply) { r = std::move(reply); },
+                     [&](caf::error& e) {
+                       r = make_error(e == caf::sec::request_timeout ? Errc::timeout
+                                                                     : Errc::unreachable,
+                                      self_->home_system().render(e));
+                     });
+    if (*r) // the way down
+      if (auto down = ground_.hold(p.sat, (*r)->bytes.size(), timeout_); !down)
+        r = down.error();
+    p.done(std::move(*r));
+  }
+
+  GroundStation& ground_;
+  const Stores& stores_;
+  caf::scoped_actor self_;
+  std::chrono::milliseconds timeout_;
+  size_t window_;
+  size_t per_actor_;
+  std::map<caf::actor_addr, size_t> outstanding_;
+  std::deque<Pending> pending_;
+};
 
 // The reply's body as T, or an error naming the satellite and what it said.
 template <class T> Result<T> expect_body(Result<msg::Envelope> r, const std::string& sat) {
@@ -241,8 +280,8 @@ std::vector<msg::DatasetManifest> manifests_named(Pipeline& pipe, const Stores& 
                                                   const std::string& name) {
   std::vector<msg::DatasetManifest> out;
   for (const auto& [id, actor] : stores.up) {
-    auto r = expect_body<msg::ManifestList>(
-        pipe.ask(actor, ground_wire(msg::ManifestRequest{name})), id);
+    auto r =
+        expect_body<msg::ManifestList>(pipe.ask(id, ground_wire(msg::ManifestRequest{name})), id);
     if (r)
       for (auto& m : r->manifests)
         out.push_back(std::move(m));
@@ -327,7 +366,7 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
   // `window` chunks per replica in flight, but no more than `window` to any
   // one satellite: a satellite that falls behind must not collect the whole
   // window in the client's buffer for its connection.
-  Pipeline pipe(ground.system(), o.timeout, o.window * replicas, o.window);
+  Pipeline pipe(ground, stores, o.timeout, o.window * replicas, o.window);
 
   msg::DatasetManifest manifest;
   manifest.name = o.dataset;
@@ -422,7 +461,7 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
       msg::ChunkQuery q;
       for (size_t i : idx)
         q.hashes.push_back(pieces[i].hash);
-      pipe.send(stores.up.at(owner), ground_wire(std::move(q)),
+      pipe.send(owner, ground_wire(std::move(q)),
                 [&, owner = owner, idx = idx](Result<msg::Envelope> r) {
                   auto p = expect_body<msg::ChunkPresence>(std::move(r), owner);
                   if (!p) {
@@ -450,7 +489,7 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
               caf::make_message(make_chunk_wire("ground", o.dataset, manifest.chunk_hashes.size(),
                                                 p.hash, msg::ByteView{p.data, p.size}));
         const size_t bytes = p.size;
-        pipe.send_message(stores.up.at(owner), *encoded, [&, owner = owner, bytes](Result<wire> r) {
+        pipe.send_message(owner, *encoded, [&, owner = owner, bytes](Result<wire> r) {
           auto ack = expect_body<msg::ChunkAck>(
               r ? open_wire(*r) : Result<msg::Envelope>(r.error()), owner);
           if (!ack) {
@@ -482,7 +521,7 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
   // satellite at once (each store syncs its log for it, and so the chunks).
   const wire manifest_wire = ground_wire(manifest);
   for (const auto& [id, actor] : stores.up)
-    pipe.send(actor, manifest_wire, [&, id = id](Result<msg::Envelope> r) {
+    pipe.send(id, manifest_wire, [&, id = id](Result<msg::Envelope> r) {
       auto ack = expect_body<msg::ManifestList>(std::move(r), id);
       if (!ack && !failure)
         failure = ack.error();
@@ -502,8 +541,8 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
   Stores stores = connect_stores(ground, timeout);
   report.down = stores.down;
   if (stores.up.empty())
-    return make_error(Errc::unreachable, "no satellite is reachable");
-  Pipeline small(ground.system(), timeout, 16);
+    return none_reachable(stores);
+  Pipeline small(ground, stores, timeout, 16);
   auto manifests = manifests_named(small, stores, name);
   if (manifests.empty())
     return make_error(Errc::not_found, "unknown dataset '" + name + "' (asked " +
@@ -516,7 +555,7 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
   // fewest requests outstanding, so every satellite holding copies serves.
   const size_t window =
       std::clamp<size_t>((size_t{32} << 20) / std::max<uint32_t>(manifest.chunk_size, 1), 4, 256);
-  Pipeline pipe(ground.system(), timeout, window);
+  Pipeline pipe(ground, stores, timeout, window);
   const unsigned replicas = std::max<unsigned>(1, manifest.replicas);
   std::map<std::string, size_t> outstanding;
   BackgroundSha256 whole(window);
@@ -536,10 +575,9 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
         for (const auto& sat : candidates[i]) {
           if (sat == asked[i])
             continue;
-          auto c =
-              expect_chunk(small.ask_raw(stores.up.at(sat),
-                                         ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]})),
-                           sat, manifest.chunk_hashes[i], manifest.chunk_sizes[i]);
+          auto c = expect_chunk(
+              small.ask_raw(sat, ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]})), sat,
+              manifest.chunk_hashes[i], manifest.chunk_sizes[i]);
           if (c) {
             ready[i] = std::move(*c);
             break;
@@ -579,7 +617,7 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
         sat = candidates[i][k];
     asked[i] = sat;
     ++outstanding[sat];
-    pipe.send_message(stores.up.at(sat),
+    pipe.send_message(sat,
                       caf::make_message(ground_wire(msg::ChunkRequest{manifest.chunk_hashes[i]})),
                       [&, i, sat](Result<wire> r) {
                         answered[i] = true;
@@ -607,7 +645,7 @@ Result<CatReport> cat_dataset(GroundStation& ground, const std::string& name, st
 Survey survey(GroundStation& ground, std::chrono::milliseconds timeout) {
   Survey s;
   Stores stores = connect_stores(ground, timeout);
-  Pipeline pipe(ground.system(), timeout, 8);
+  Pipeline pipe(ground, stores, timeout, 8);
   for (const auto& id : stores.ids) {
     SatelliteHoldings h;
     h.id = id;
@@ -619,10 +657,8 @@ Survey survey(GroundStation& ground, std::chrono::milliseconds timeout) {
       s.satellites.push_back(std::move(h));
       continue;
     }
-    auto ml = expect_body<msg::ManifestList>(
-        pipe.ask(it->second, ground_wire(msg::ManifestRequest{})), id);
-    auto inv =
-        expect_body<msg::Inventory>(pipe.ask(it->second, ground_wire(msg::InventoryRequest{})), id);
+    auto ml = expect_body<msg::ManifestList>(pipe.ask(id, ground_wire(msg::ManifestRequest{})), id);
+    auto inv = expect_body<msg::Inventory>(pipe.ask(id, ground_wire(msg::InventoryRequest{})), id);
     if (!ml || !inv) {
       h.error = !ml ? ml.error().message : inv.error().message;
       s.satellites.push_back(std::move(h));
@@ -674,14 +710,14 @@ Result<RepairReport> repair(GroundStation& ground, const std::string& name,
   Stores stores = connect_stores(ground, timeout);
   report.down = stores.down;
   if (stores.up.empty())
-    return make_error(Errc::unreachable, "no satellite is reachable");
-  Pipeline pipe(ground.system(), timeout, 8);
+    return none_reachable(stores);
+  Pipeline pipe(ground, stores, timeout, 8);
   // Every manifest any reachable satellite holds (or the one asked for).
   std::map<std::string, msg::DatasetManifest> manifests;
   std::map<std::string, std::set<std::string>> manifest_holders;
   for (const auto& [id, actor] : stores.up) {
-    auto ml = expect_body<msg::ManifestList>(
-        pipe.ask(actor, ground_wire(msg::ManifestRequest{name})), id);
+    auto ml =
+        expect_body<msg::ManifestList>(pipe.ask(id, ground_wire(msg::ManifestRequest{name})), id);
     if (!ml)
       return ml.error();
     for (auto& m : ml->manifests) {
@@ -708,7 +744,7 @@ Result<RepairReport> repair(GroundStation& ground, const std::string& name,
         q.verify = true;
         for (size_t i = from; i < std::min(count, from + 256); ++i)
           q.hashes.push_back(m.chunk_hashes[i]);
-        auto p = expect_body<msg::ChunkPresence>(pipe.ask(actor, ground_wire(std::move(q))), id);
+        auto p = expect_body<msg::ChunkPresence>(pipe.ask(id, ground_wire(std::move(q))), id);
         if (!p)
           return p.error();
         report.corrupt_dropped += p->corrupt_dropped;
@@ -736,7 +772,7 @@ Result<RepairReport> repair(GroundStation& ground, const std::string& name,
       std::optional<std::vector<uint8_t>> bytes;
       for (const auto& h : holders) {
         auto c = expect_body<msg::DataChunk>(
-            pipe.ask(stores.up.at(h), ground_wire(msg::ChunkRequest{m.chunk_hashes[i]})), h);
+            pipe.ask(h, ground_wire(msg::ChunkRequest{m.chunk_hashes[i]})), h);
         if (c && sha256(c->data.data(), c->data.size()) == m.chunk_hashes[i]) {
           bytes = std::move(c->data);
           break;
@@ -757,8 +793,8 @@ Result<RepairReport> repair(GroundStation& ground, const std::string& name,
         chunk.index = i;
         chunk.sha256 = m.chunk_hashes[i];
         chunk.data = *bytes;
-        auto ack = expect_body<msg::ChunkAck>(
-            pipe.ask(stores.up.at(owner), ground_wire(std::move(chunk))), owner);
+        auto ack =
+            expect_body<msg::ChunkAck>(pipe.ask(owner, ground_wire(std::move(chunk))), owner);
         if (!ack)
           return ack.error();
         ++have;
@@ -772,7 +808,7 @@ Result<RepairReport> repair(GroundStation& ground, const std::string& name,
     // The manifest belongs on every satellite.
     for (const auto& [id, actor] : stores.up)
       if (!manifest_holders[dname].count(id)) {
-        auto ack = expect_body<msg::ManifestList>(pipe.ask(actor, ground_wire(m)), id);
+        auto ack = expect_body<msg::ManifestList>(pipe.ask(id, ground_wire(m)), id);
         if (!ack)
           return ack.error();
         ++report.manifests_restored;

@@ -14,6 +14,13 @@
 //   survey  manifests and inventories of every satellite: what `datasets` shows.
 //   repair  verify every copy (dropping corrupt ones) and restore R copies of
 //           every chunk on the satellites that are up.
+//
+// With a ground link (a file with [orbit] and a ground station in use, see
+// GroundStation) every envelope to a satellite waits until the station has
+// a route to it and then for the route's delay, and every reply is held the
+// same way; a satellite the station cannot reach within the timeout counts
+// as down ("out of contact"). The remote spawning of the store actors is not
+// held (as for `train`).
 #pragma once
 
 #include "actors/ground.hpp"

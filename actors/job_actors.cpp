@@ -13,11 +13,11 @@
 #include "core/log.hpp"
 #include "core/sysinfo.hpp"
 #include "orbit/clock.hpp"
+#include "orbit/guard.hpp"
 #include "orbit/model.hpp"
 #include "orbit/policy.hpp"
 #include "schemas/codec.hpp"
 #include "storage/hash_ring.hpp"
-#include "storage/sha256.hpp"
 #include "storage/store.hpp"
 #include "storage/window_reader.hpp"
 
@@ -27,6 +27,7 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -42,6 +43,8 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr auto setup_timeout = std::chrono::seconds(20);
+// Simulated time for the workers' guard and the scheduler's energy rule.
+const orbit::SystemWallClock job_wall;
 
 std::string me(caf::event_based_actor* self) {
   return node_context(self->home_system()).node_id;
@@ -137,31 +140,14 @@ cp::LrSchedule schedule_of(const msg::JobSpec& s) {
   return cp::LrSchedule{s.lr, s.min_lr, s.warmup_steps, s.decay_steps};
 }
 
-// A verified chunk from the first peer store that has it (blocking: only for
-// actors that may block, like a compute thread).
-Result<std::vector<uint8_t>> fetch_from_peers(caf::actor_system& sys,
-                                              const std::vector<caf::actor>& peer_stores,
-                                              const msg::Hash& h) {
-  for (const auto& peer : peer_stores) {
-    if (!peer)
-      continue;
-    caf::scoped_actor s{sys};
-    std::optional<std::vector<uint8_t>> got;
-    s->request(peer, std::chrono::seconds(10),
-               make_wire(node_context(sys).node_id, msg::ChunkRequest{h}))
-        .receive(
-            [&](wire& w) {
-              auto e = open_wire(w);
-              if (e)
-                if (auto* c = std::get_if<msg::DataChunk>(&e->body))
-                  if (sha256(c->data.data(), c->data.size()) == h)
-                    got = std::move(c->data);
-            },
-            [](caf::error&) {});
-    if (got)
-      return std::move(*got);
-  }
-  return make_error(Errc::not_found, "no peer has chunk " + short_hex(h));
+// The store actors spawned on satellites `ids` (connect_all's order), with
+// their satellites, for fetch_chunk().
+std::vector<PeerStore> peer_stores_of(const std::vector<std::string>& ids,
+                                      const std::vector<caf::actor>& stores) {
+  std::vector<PeerStore> out;
+  for (size_t i = 0; i < ids.size() && i < stores.size(); ++i)
+    out.push_back({stores[i], ids[i]});
+  return out;
 }
 
 // ---- worker: the compute thread ------------------------------------------------
@@ -184,9 +170,10 @@ wire param_frame(const std::string& sender, const std::string& job, uint64_t ver
 // Parameters come from the worker's landing, block by block as forward needs
 // them; gradients go to the parameter server as backward finishes them, then
 // the result (after its frames, from the same sender, so in order). Reads
-// chunks held elsewhere from peer stores through blocking requests.
+// chunks held elsewhere from peer stores (fetch_chunk: blocking, through the
+// link layer with an orbit model).
 caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf::actor ps,
-                            wire spec_wire, std::vector<caf::actor> peer_stores,
+                            wire spec_wire, std::vector<PeerStore> peer_stores,
                             std::shared_ptr<ParamLanding> landing) {
   auto env = open_wire(spec_wire);
   const auto spec = std::get<msg::JobSpec>(env->body);
@@ -202,9 +189,7 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf
   // (The actor system outlives the actor: hold it by pointer, not by a
   // reference to this function's local.)
   auto* sys = &self->home_system();
-  auto fetch = [sys, peer_stores](const msg::Hash& h) {
-    return fetch_from_peers(*sys, peer_stores, h);
-  };
+  auto fetch = [sys, peer_stores](const msg::Hash& h) { return fetch_chunk(*sys, peer_stores, h); };
   auto source = std::make_shared<StoreChunkSource>(*ctx.store, manifest, fetch);
   auto reader = std::make_shared<WindowReader>(manifest, *source);
   // Which version the model's parameters hold, and how much of it.
@@ -299,6 +284,16 @@ caf::behavior compute_actor(caf::event_based_actor* self, caf::actor worker, caf
 
 // ---- worker ------------------------------------------------------------------
 
+// The worker's energy guard (aware policy with an orbit model,
+// orbit/guard.hpp): its satellite's slot, the analytic orbits for its
+// eclipses, the power model and simulated time.
+struct worker_guard {
+  int slot = -1;
+  std::unique_ptr<orbit::ConstellationModel> model;
+  std::unique_ptr<orbit::SimClock> clock;
+  orbit::PowerModel power;
+};
+
 struct worker_state {
   msg::JobSpec spec;
   std::string job;
@@ -310,6 +305,12 @@ struct worker_state {
   bool awaiting_params = false;  // async: a gradient is out, fresh parameters on the way
   uint64_t tasks_done = 0;
   double step_ms = 0; // moving average of a task's compute time
+  // How long each task kept the compute thread busy: from its hand-over (or
+  // the previous task's end, when it queued there) to its result.
+  std::deque<std::chrono::steady_clock::time_point> handed; // per task in compute
+  std::chrono::steady_clock::time_point last_done{};
+  orbit::BusySpans busy;
+  std::unique_ptr<worker_guard> guard; // null: no guard (load policy or no orbit)
 };
 
 // The worker's load, for the scheduler.
@@ -324,6 +325,7 @@ wire load_report(caf::event_based_actor* self, const worker_state& st) {
   r.rss_bytes = host.process_rss;
   r.mem_available_bytes = host.mem_available;
   r.param_version = st.version == UINT64_MAX ? 0 : st.version;
+  r.busy_max_ms = st.busy.recent_max() * 1e3;
   // With an orbit model: the satellite's charge, sunlight and contact.
   if (const auto& orb = node_context(self->home_system()).orbit) {
     const auto snap = orb->snapshot();
@@ -336,6 +338,26 @@ wire load_report(caf::event_based_actor* self, const worker_state& st) {
   return make_wire(me(self), r, st.job);
 }
 
+// Whether the worker's battery can carry task `t` if it starts now
+// (orbit::may_start with a pessimistic duration); logs a refusal.
+bool guard_allows(caf::event_based_actor* self, const worker_state& st,
+                  const msg::TaskAssignment& t) {
+  const auto& g = *st.guard;
+  const auto snap = node_context(self->home_system()).orbit->snapshot();
+  const double now = g.clock->now();
+  const double d = orbit::guarded_duration(st.busy, g.clock->time_scale(), t.planned_s);
+  const int cores = static_cast<int>(std::max<uint32_t>(1, st.spec.threads));
+  if (orbit::may_start(*g.model, g.power, g.slot, snap.state_of_charge, snap.sim_time_s, now, d,
+                       cores))
+    return true;
+  log_info("worker: declining task " + std::to_string(t.task_id) + ": the battery (" +
+           std::to_string(std::lround(snap.state_of_charge * 100)) + "%, " +
+           (snap.sunlit ? "sunlit" : "in eclipse") + ") cannot carry " +
+           std::to_string(std::lround(d)) + " simulated s of " + std::to_string(cores) +
+           " busy core(s) and the rest of its eclipse above the depth-of-discharge floor");
+  return false;
+}
+
 } // namespace
 
 caf::behavior job_worker_actor(caf::event_based_actor* self) {
@@ -346,19 +368,38 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
   auto dispatch = [self, st] {
     // Sync: tasks run in order, each on the version it names. Async: one at
     // a time, each on the freshest parameters the server has answered the
-    // previous gradient with (the server bounds the staleness).
+    // previous gradient with (the server bounds the staleness). With the
+    // energy guard, one at a time in both modes, each checked against the
+    // battery when its turn comes; one it cannot carry is declined.
     const bool async = st->spec.mode == "async";
+    bool declined = false;
     while (!st->waiting.empty()) {
       auto e = open_wire(st->waiting.front());
       const auto& t = std::get<msg::TaskAssignment>(e->body);
       if (async ? st->version == UINT64_MAX || st->in_compute > 0 || st->awaiting_params
-                : st->version == UINT64_MAX || t.param_version > st->version)
+                : st->version == UINT64_MAX || t.param_version > st->version ||
+                      (st->guard && st->in_compute > 0))
         break;
+      if (st->guard && !guard_allows(self, *st, t)) {
+        msg::TaskResult r;
+        r.task_id = t.task_id;
+        r.step = t.step;
+        r.micro_batch = t.micro_batch;
+        r.declined = true;
+        link_send(self, st->scheduler, st->spec.scheduler, make_wire(me(self), r, st->job));
+        st->waiting.pop_front();
+        declined = true;
+        continue;
+      }
       self->send(st->compute, st->waiting.front());
       st->waiting.pop_front();
+      st->handed.push_back(std::chrono::steady_clock::now());
       ++st->in_compute;
     }
     report_busy(self, st->in_compute > 0 ? static_cast<int>(st->spec.threads) : 0);
+    // The scheduler counts this worker out until a report says otherwise.
+    if (declined)
+      link_send(self, st->scheduler, st->spec.scheduler, load_report(self, *st));
   };
   return {
       [self, st](job_init_atom, const wire& spec_wire, caf::actor scheduler,
@@ -372,6 +413,18 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
         st->ps = ps;
         st->scheduler = scheduler;
         auto& ctx = node_context(self->home_system());
+        // The energy guard: only for the aware policy, with an orbit model.
+        if (ctx.orbit && ctx.orbit->slot() >= 0 &&
+            orbit::parse_policy(st->spec.scheduler_policy) == orbit::Policy::aware) {
+          const auto& file = ctx.orbit->file();
+          auto g = std::make_unique<worker_guard>();
+          g->slot = ctx.orbit->slot();
+          g->model = std::make_unique<orbit::ConstellationModel>(orbit::model_spec(file));
+          g->clock = std::make_unique<orbit::SimClock>(
+              job_wall, file.orbit->start(), file.orbit->time_scale, file.orbit->epoch_unix);
+          g->power = orbit::power_model(file.energy);
+          st->guard = std::move(g);
+        }
         if (!ctx.store || !ctx.store->get_manifest(st->spec.dataset))
           return make_wire(
               me(self), msg::ErrorReply{"not_found",
@@ -404,7 +457,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
                             });
                             st->compute = self->spawn<caf::detached + caf::linked>(
                                 compute_actor, caf::actor_cast<caf::actor>(self), st->ps, spec_wire,
-                                stores, st->landing);
+                                peer_stores_of(peers, stores), st->landing);
                             rp.deliver(make_wire(me(self), msg::StepDone{}, st->job));
                             self->delayed_send(self, std::chrono::seconds(3), tick_atom_v);
                           });
@@ -445,6 +498,13 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
       },
       [self, st, dispatch](task_done_atom, const wire& result) {
         link_send(self, st->scheduler, st->spec.scheduler, result);
+        const auto now = std::chrono::steady_clock::now();
+        if (!st->handed.empty()) {
+          const auto from = std::max(st->handed.front(), st->last_done);
+          st->busy.add(std::chrono::duration<double>(now - from).count());
+          st->handed.pop_front();
+        }
+        st->last_done = now;
         if (st->in_compute > 0)
           --st->in_compute;
         ++st->tasks_done;
@@ -489,7 +549,7 @@ struct ps_state {
   std::map<uint32_t, double> losses;
   uint64_t tokens = 0;
   std::vector<uint32_t> done_per_worker;
-  std::vector<caf::actor> peer_stores; // for validation windows held elsewhere
+  std::vector<PeerStore> peer_stores; // for validation windows held elsewhere
   std::optional<std::vector<int32_t>> val_tokens;
   uint64_t refused = 0; // async: gradients refused as too stale
   // For the step's timing and traffic figures (StepDone).
@@ -577,7 +637,7 @@ std::optional<double> validation_loss(caf::event_based_actor* self, ps_state& st
       return std::nullopt;
     const auto peers = st.peer_stores;
     StoreChunkSource source(*ctx.store, *manifest, [&sys, peers](const msg::Hash& h) {
-      return fetch_from_peers(sys, peers, h);
+      return fetch_chunk(sys, peers, h);
     });
     WindowReader reader(*manifest, source);
     // The split is by position, as train-local's split_90_10.
@@ -835,17 +895,17 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
                 return;
               }
               // Store actors on the other satellites, for validation windows.
-              connect_all(
-                  self, st->spec, others, "store",
-                  [self, st, rp, reply](std::string, std::vector<caf::actor> stores) mutable {
-                    self->attach_functor([stores] {
-                      for (const auto& a : stores)
-                        if (a)
-                          caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-                    });
-                    st->peer_stores = std::move(stores);
-                    rp.deliver(reply);
-                  });
+              connect_all(self, st->spec, others, "store",
+                          [self, st, rp, reply, others](std::string,
+                                                        std::vector<caf::actor> stores) mutable {
+                            self->attach_functor([stores] {
+                              for (const auto& a : stores)
+                                if (a)
+                                  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+                            });
+                            st->peer_stores = peer_stores_of(others, stores);
+                            rp.deliver(reply);
+                          });
             });
         return rp;
       },
@@ -1015,11 +1075,11 @@ struct scheduler_state {
   };
   std::vector<parked_task> parked; // no worker may take them now (energy rule)
   uint64_t energy_deferrals = 0;
+  // Workers that declined a task (their battery could not carry it): not
+  // eligible until their next load report, which the energy rule judges.
+  std::vector<bool> declined_by;
+  uint32_t declined = 0; // tasks declined so far
 };
-
-const orbit::SystemWallClock scheduler_wall;
-// The energy rule plans for this many times a worker's expected work.
-constexpr double energy_safety = 2;
 
 // What the scheduler knows of each worker, for orbit::choose_worker; moves
 // its model to the simulated now (at most every 100 ms).
@@ -1032,6 +1092,15 @@ void rekey(scheduler_state& st, size_t i) {
     st.by_load.insert({st.load_key[i], i});
 }
 
+// The simulated now, for the energy rule. Not the model's time, which lags
+// it by up to 100 ms of wall time (6 s at time scale 60): a report sampled
+// after that would count as sampled now, its worker as idle since, and the
+// rule would pass where the worker's own guard, with the same charge and
+// the true now, declines (which it did, back and forth, in the experiment).
+double sim_now(const scheduler_state& st) {
+  return st.clock ? st.clock->now() : 0;
+}
+
 // Moves the scheduler's model to the simulated now (at most every 100 ms).
 void refresh_model(scheduler_state& st) {
   const double wall =
@@ -1040,6 +1109,21 @@ void refresh_model(scheduler_state& st) {
     st.model->update(st.clock->now());
     st.model_wall = wall;
   }
+}
+
+// Wall milliseconds the scheduler expects one task to keep worker i's
+// compute thread busy: the longest of its recent tasks as it reports it,
+// its moving averages of task time and round trip (a task occupies the
+// compute thread, and so the battery, also while it waits there for
+// parameters), or before its first report the slowest task time any worker
+// reported (1 s before any).
+double task_ms(const scheduler_state& st, size_t i, double known_ms) {
+  const auto& r = st.reports[i];
+  double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
+  ms = std::max(ms, r.busy_max_ms);
+  if (i < st.worker_rtt_ms.size())
+    ms = std::max(ms, st.worker_rtt_ms[i]);
+  return ms;
 }
 
 // What the scheduler knows of worker i, for orbit::choose_worker.
@@ -1061,15 +1145,10 @@ orbit::WorkerView view_of(const scheduler_state& st, size_t i,
     w.ps_latency =
         w.slot >= 0 && st.ps_slot >= 0 ? st.model->latency(w.slot, st.ps_slot) : orbit::infinity;
     // The work a new task would end: the tasks it holds and the new one,
-    // at the worker's task time (the slowest known before its first report,
-    // 1 s before any), in simulated time, doubled: the task time is a moving
-    // average and a task can take longer (a busy host, a chunk fetched).
-    // The round trip counts too: a task occupies the worker's compute thread
-    // (and so its battery) also while it waits there for parameters.
-    double ms = r.step_time_ms > 0 ? r.step_time_ms : known_ms > 0 ? known_ms : 1000;
-    if (i < st.worker_rtt_ms.size())
-      ms = std::max(ms, st.worker_rtt_ms[i]);
-    w.task_s = energy_safety * (st.load[i] + 1) * ms / 1000 * st.clock->time_scale();
+    // each at task_ms() (which includes the worker's longest recent task),
+    // in simulated time, times the margin the worker's own guard uses too.
+    w.task_s = orbit::energy_margin * (st.load[i] + 1) * task_ms(st, i, known_ms) / 1000 *
+               st.clock->time_scale();
   }
   return w;
 }
@@ -1104,13 +1183,15 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     // contact rules of orbit/policy.hpp.)
     refresh_model(*st);
     const bool aware = st->policy == orbit::Policy::aware && st->model;
-    const double now = st->model ? st->model->time() : 0;
+    const double now = sim_now(*st);
     const int cores = static_cast<int>(std::max<uint32_t>(1, st->spec.threads));
     std::vector<orbit::WorkerView> tier;
     std::vector<size_t> index;
     for (const auto& [key, i] : st->by_load) {
       if (!tier.empty() && key > tier.front().load)
         break;
+      if (st->declined_by[i])
+        continue;
       auto v = view_of(*st, i, owners, st->known_ms);
       if (aware && (!orbit::energy_allows(*st->model, st->power, v, now, v.task_s, cores) ||
                     !(v.ps_latency < orbit::infinity)))
@@ -1149,6 +1230,11 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
     t.window_starts = starts;
     t.window_length = static_cast<uint32_t>(
         cp::GptConfig::from_json(nlohmann::json::parse(st->spec.model_config)).block_size + 1);
+    // The aware policy tells the worker what it planned the task for; the
+    // worker's guard uses it until it has timed tasks of its own.
+    if (st->policy == orbit::Policy::aware && st->model)
+      t.planned_s =
+          orbit::energy_margin * task_ms(*st, *w, st->known_ms) / 1000 * st->clock->time_scale();
     st->outstanding[id] =
         task_info{step, mb, *w, std::move(starts), std::chrono::steady_clock::now()};
     ++st->load[*w];
@@ -1188,12 +1274,14 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
   // Async: keeps every live worker supplied with tasks: a worker that waits
   // for a task would compute on parameters older than it needs to.
   auto may_take = [st](size_t i) {
+    if (st->declined_by[i])
+      return false;
     if (st->policy != orbit::Policy::aware || !st->model)
       return true;
     refresh_model(*st);
     const auto v = view_of(*st, i, {}, st->known_ms);
     return v.ps_latency < orbit::infinity &&
-           orbit::energy_allows(*st->model, st->power, v, st->model->time(), v.task_s,
+           orbit::energy_allows(*st->model, st->power, v, sim_now(*st), v.task_s,
                                 static_cast<int>(std::max<uint32_t>(1, st->spec.threads)));
   };
   auto keep_busy = [st, send_task, windows_of, no_worker_left, may_take] {
@@ -1265,6 +1353,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         st->reports.assign(st->workers.size(), msg::LoadReport{});
         st->worker_rtt_ms.assign(st->workers.size(), 0);
         st->load_key.assign(st->workers.size(), 0);
+        st->declined_by.assign(st->workers.size(), false);
         for (size_t i = 0; i < st->workers.size(); ++i)
           rekey(*st, i);
         auto& ctx = node_context(self->home_system());
@@ -1287,7 +1376,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
             st->slots.push_back(ctx.orbit->slot_of(id));
           st->model->set_targets({st->ps_slot});
           st->clock = std::make_unique<orbit::SimClock>(
-              scheduler_wall, file.orbit->start(), file.orbit->time_scale, file.orbit->epoch_unix);
+              job_wall, file.orbit->start(), file.orbit->time_scale, file.orbit->epoch_unix);
           st->power = orbit::power_model(file.energy);
         }
         st->train_len = st->manifest.total_bytes * 9 / 10;
@@ -1335,7 +1424,8 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           reassign(id);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom_v);
       },
-      [self, st, issue_step, reassign, keep_busy, retry_parked](const wire& w) {
+      [self, st, issue_step, reassign, keep_busy, retry_parked, send_task,
+       no_worker_left](const wire& w) {
         auto env = open_or_warn(w, "scheduler");
         if (!env)
           return;
@@ -1343,6 +1433,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           for (size_t i = 0; i < st->spec.workers.size(); ++i)
             if (st->spec.workers[i] == lr->worker) {
               st->reports[i] = *lr;
+              st->declined_by[i] = false;
               st->known_ms = std::max(st->known_ms, lr->step_time_ms);
               rekey(*st, i);
             }
@@ -1351,6 +1442,24 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
           return;
         }
         if (auto* r = std::get_if<msg::TaskResult>(&env->body)) {
+          if (r->declined) {
+            // The worker's battery cannot carry the task: another worker
+            // takes it (or it waits, parked, for one that may). Neither a
+            // failure nor a straggler, and no round trip to learn from.
+            auto it = st->outstanding.find(r->task_id);
+            if (it == st->outstanding.end())
+              return; // re-assigned meanwhile
+            const task_info t = it->second;
+            st->outstanding.erase(it);
+            if (st->load[t.worker] > 0)
+              --st->load[t.worker];
+            st->declined_by[t.worker] = true;
+            rekey(*st, t.worker);
+            ++st->declined;
+            if (!send_task(t.step, t.micro_batch, t.starts))
+              no_worker_left();
+            return;
+          }
           if (!r->error_message.empty()) {
             log_warn("task " + std::to_string(r->task_id) + " failed on " + env->sender + ": " +
                      r->error_message);
@@ -1403,6 +1512,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
         }
         if (auto* d = std::get_if<msg::StepDone>(&env->body)) {
           d->reassigned = st->reassigned;
+          d->declined = st->declined;
           d->stragglers = st->stragglers;
           for (const auto& r : st->reports) {
             d->queue_depth.push_back(r.tasks_queued);

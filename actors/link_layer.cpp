@@ -7,6 +7,7 @@
 #include "orbit/clock.hpp"
 #include "orbit/energy.hpp"
 #include "orbit/model.hpp"
+#include "storage/sha256.hpp"
 
 #include <algorithm>
 #include <caf/actor_system.hpp>
@@ -318,6 +319,39 @@ void link_send(caf::event_based_actor* self, const caf::actor& dest,
   link_send(self, dest, dest_satellite, one_wire.get_as<wire>(0));
 }
 
+Result<std::vector<uint8_t>> fetch_chunk(caf::actor_system& sys,
+                                         const std::vector<PeerStore>& peers, const msg::Hash& h,
+                                         std::chrono::milliseconds timeout) {
+  const auto& ctx = node_context(sys);
+  const wire request = make_wire(ctx.node_id, msg::ChunkRequest{h});
+  for (const auto& peer : peers) {
+    if (!peer.actor)
+      continue;
+    caf::scoped_actor s{sys};
+    std::optional<std::vector<uint8_t>> got;
+    // A DataChunk whose bytes match the key; anything else (not_found, a
+    // corrupt copy, link_overflow) means: the next peer.
+    auto take = [&](wire& w) {
+      auto e = open_wire(w);
+      if (e)
+        if (auto* c = std::get_if<msg::DataChunk>(&e->body))
+          if (sha256(c->data.data(), c->data.size()) == h)
+            got = std::move(c->data);
+    };
+    if (ctx.orbit && ctx.orbit->service && peer.satellite != ctx.node_id) {
+      // Through the link layer; the store answers through its own.
+      s->send(ctx.orbit->service, link_atom_v, peer.actor, peer.satellite, request);
+      s->receive(
+          take, caf::after(timeout) >> [] {});
+    } else {
+      s->request(peer.actor, timeout, request).receive(take, [](caf::error&) {});
+    }
+    if (got)
+      return std::move(*got);
+  }
+  return make_error(Errc::not_found, "no peer has chunk " + short_hex(h));
+}
+
 void report_busy(caf::event_based_actor* self, int cores) {
   const auto& ctx = node_context(self->home_system());
   if (ctx.orbit && ctx.orbit->service)
@@ -350,6 +384,22 @@ caf::behavior link_test_actor(caf::event_based_actor* self) {
             .then([rp](bool ok) mutable { rp.deliver(ok); },
                   [rp](caf::error&) mutable { rp.deliver(false); });
         return rp;
+      },
+      [self, sink](fetch_atom, const caf::actor& store, const std::string& sat, const wire& w) {
+        auto e = open_wire(w);
+        auto* req = e ? std::get_if<msg::ChunkRequest>(&e->body) : nullptr;
+        if (!req || !*sink)
+          return;
+        // fetch_chunk() blocks: on a thread of its own.
+        const std::vector<PeerStore> peers{{store, sat}};
+        const msg::Hash h = req->sha256;
+        self->spawn<caf::detached>([peers, h, to = *sink](caf::event_based_actor* f) {
+          const auto& me = node_context(f->home_system()).node_id;
+          auto got = fetch_chunk(f->home_system(), peers, h);
+          f->send(to, got ? make_chunk_wire(me, {}, 0, h, msg::ByteView{got->data(), got->size()})
+                          : make_wire(me, msg::ErrorReply{to_string(got.error().code),
+                                                          got.error().message, "chunkRequest"}));
+        });
       },
       [self, sink](wire& w) {
         if (*sink)

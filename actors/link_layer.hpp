@@ -28,6 +28,11 @@
 // destination satellite's queue models the route's bottleneck, not every
 // physical link (two flows sharing an ISL do not slow each other).
 //
+// Chunk fetches between satellites (a worker's windows held elsewhere, the
+// parameter server's validation data) pass it too: fetch_chunk() sends the
+// request through the requester's link layer, and a store actor answers a
+// request that came that way through its own (store_actor.hpp).
+//
 // Without [orbit] there is no service and link_send() is a plain send.
 #pragma once
 
@@ -37,9 +42,11 @@
 #include <caf/actor.hpp>
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace orbitrain {
 
@@ -100,6 +107,22 @@ void link_send(caf::event_based_actor* self, const caf::actor& dest,
 void link_send(caf::event_based_actor* self, const caf::actor& dest,
                const std::string& dest_satellite, const caf::message& one_wire);
 
+/// A store actor on another satellite (spawned there as "store").
+struct PeerStore {
+  caf::actor actor;
+  std::string satellite;
+};
+
+/// The verified bytes of chunk `h` from the first of `peers` that has it,
+/// asked one after the other, each given `timeout`. Blocking: for a compute
+/// thread, the parameter server's validation reads, or a test. With an orbit
+/// model the request leaves through this node's link layer and the reply
+/// comes back through the peer's (each delayed by its route, held while
+/// there is none); without, plain requests.
+Result<std::vector<uint8_t>>
+fetch_chunk(caf::actor_system& sys, const std::vector<PeerStore>& peers, const msg::Hash& h,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 /// Tells the node's orbit service that this node's worker keeps `cores`
 /// cores busy (0: idle). While a worker reports, the battery is drawn for
 /// what it reports; with none, for the CPU use the service samples (process
@@ -113,6 +136,10 @@ void report_busy(caf::event_based_actor* self, int cores);
 ///   (sink_atom, actor)                       forward every wire received to it
 ///   (link_down_atom, satellite, bool) -> bool force the route to a
 ///                                            satellite down (true) or back
+///   (fetch_atom, store, satellite, wire)     fetch_chunk() the chunk the
+///                                            wire's ChunkRequest names from
+///                                            that store actor; the chunk (or
+///                                            an ErrorReply) to the sink
 ///   wire                                     to the sink
 caf::behavior link_test_actor(caf::event_based_actor* self);
 

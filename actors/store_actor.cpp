@@ -1,6 +1,7 @@
 // Implementation of store_actor.hpp.
 #include "actors/store_actor.hpp"
 
+#include "actors/link_layer.hpp"
 #include "actors/runtime.hpp"
 #include "actors/satellite_actors.hpp"
 #include "actors/wire_message.hpp"
@@ -137,6 +138,35 @@ caf::behavior store_actor(caf::event_based_actor* self) {
   const std::string me = node_context(self->home_system()).node_id;
   return {
       [self, me](wire& w) -> caf::result<wire> {
+        // A request (the ground, or a peer without an orbit model) is
+        // answered as a response. A message that came through a link layer
+        // (fetch_chunk) is answered through this node's, to the sender's
+        // satellite as its envelope names it.
+        if (!self->current_mailbox_element()->mid.is_request()) {
+          auto from = caf::actor_cast<caf::actor>(self->current_sender());
+          msg::ByteView unused;
+          auto env = open_wire_borrowing(w, unused);
+          const std::string sat = env ? env->sender : std::string();
+          auto service = self->home_system().registry().get<caf::actor>(store_key);
+          if (!from)
+            return caf::delegated<wire>{};
+          if (!service) {
+            link_send(self, from, sat,
+                      make_wire(me, msg::ErrorReply{"unavailable",
+                                                    "the store of " + me + " is shutting down",
+                                                    "unknown"}));
+            return caf::delegated<wire>{};
+          }
+          self->request(service, caf::infinite, std::move(w))
+              .then(
+                  [self, from, sat](wire& reply) { link_send(self, from, sat, std::move(reply)); },
+                  [self, from, sat, me](caf::error& e) {
+                    link_send(
+                        self, from, sat,
+                        make_wire(me, msg::ErrorReply{"unavailable", to_string(e), "unknown"}));
+                  });
+          return caf::delegated<wire>{};
+        }
         auto service = self->home_system().registry().get<caf::actor>(store_key);
         if (!service)
           return make_wire(me,

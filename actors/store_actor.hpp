@@ -12,7 +12,10 @@
 //   a log line naming the sender's node and the message kind.
 // store ("store", remotely spawnable): joins the node's supervisor and
 //   passes every message to the store_service and its reply back (the
-//   service never talks to remote actors itself; see store_actor.cpp).
+//   service never talks to remote actors itself; see store_actor.cpp): a
+//   request gets a response; a message that came through another
+//   satellite's link layer (fetch_chunk, actors/link_layer.hpp) gets its
+//   reply through this node's link layer.
 #pragma once
 
 #include <caf/behavior.hpp>

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 namespace orbitrain {
@@ -19,14 +20,29 @@ struct Common {
   std::string config;
   std::string timeout = "10s";
   bool json = false;
+  std::string ground_station;
 };
 
 void add_common(CLI::App* cmd, Common& c, bool json = true) {
   cmd->add_option("--config,-c", c.config, "Constellation file")->required();
-  cmd->add_option("--timeout", c.timeout, "Give up on a satellite after this long")
+  cmd->add_option("--timeout", c.timeout,
+                  "Give up on a satellite after this long (with a ground link: also when it "
+                  "is out of contact that long)")
       ->capture_default_str();
+  cmd->add_option("--ground-station", c.ground_station,
+                  "With [orbit]: talk through this ground station, only in contact (default: "
+                  "the file's first; none: directly)");
   if (json)
     cmd->add_flag("--json", c.json, "Print the result as JSON");
+}
+
+// The ground station for a data command, through --ground-station.
+std::unique_ptr<GroundStation> ground_for(const Constellation& constellation, const Common& c) {
+  auto ground = std::make_unique<GroundStation>(constellation);
+  if (!c.ground_station.empty())
+    if (auto g = ground->use_ground_station(c.ground_station); !g)
+      fail(g.error().message, 2);
+  return ground;
 }
 
 void print_down(const std::vector<std::string>& down) {
@@ -51,9 +67,9 @@ void add_ingest(CLI::App& app) {
     auto constellation = load_or_fail(c->config);
     o->timeout = duration_or_fail(c->timeout, "--timeout");
     o->chunk_size = size_or_fail(*chunk, "--chunk-size");
-    GroundStation ground(constellation);
+    auto ground = ground_for(constellation, *c);
     ProgressBar bar("ingest " + o->dataset);
-    auto r = ingest(ground, *o, [&](uint64_t d, uint64_t t) { bar.update(d, t); });
+    auto r = ingest(*ground, *o, [&](uint64_t d, uint64_t t) { bar.update(d, t); });
     bar.finish();
     if (!r)
       fail(r.error().message, r.error().code == Errc::invalid_argument ? 2 : 1);
@@ -90,8 +106,8 @@ void add_cat(CLI::App& app) {
   cmd->callback([c, name] {
     auto constellation = load_or_fail(c->config);
     auto timeout = duration_or_fail(c->timeout, "--timeout");
-    GroundStation ground(constellation);
-    auto r = cat_dataset(ground, *name, stdout, timeout);
+    auto ground = ground_for(constellation, *c);
+    auto r = cat_dataset(*ground, *name, stdout, timeout);
     if (!r)
       fail(r.error().message);
     print_down(r->down);
@@ -105,8 +121,8 @@ void add_datasets(CLI::App& app) {
   cmd->callback([c] {
     auto constellation = load_or_fail(c->config);
     auto timeout = duration_or_fail(c->timeout, "--timeout");
-    GroundStation ground(constellation);
-    auto s = survey(ground, timeout);
+    auto ground = ground_for(constellation, *c);
+    auto s = survey(*ground, timeout);
     if (c->json) {
       nlohmann::json sats = nlohmann::json::array();
       for (const auto& h : s.satellites) {
@@ -168,9 +184,9 @@ void add_repair(CLI::App& app) {
   cmd->callback([c, name] {
     auto constellation = load_or_fail(c->config);
     auto timeout = duration_or_fail(c->timeout, "--timeout");
-    GroundStation ground(constellation);
+    auto ground = ground_for(constellation, *c);
     ProgressBar bar("repair");
-    auto r = repair(ground, *name, timeout, [&](uint64_t d, uint64_t t) { bar.update(d, t); });
+    auto r = repair(*ground, *name, timeout, [&](uint64_t d, uint64_t t) { bar.update(d, t); });
     bar.finish();
     if (!r)
       fail(r.error().message);

@@ -183,6 +183,7 @@ void add_train_command(CLI::App& app) {
                                       {"reassigned", d.reassigned},
                                       {"staleness", d.staleness},
                                       {"refused", d.refused},
+                                      {"declined", d.declined},
                                       {"step_ms", d.step_ms},
                                       {"compute_ms", d.compute_ms},
                                       {"update_ms", d.update_ms},

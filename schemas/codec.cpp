@@ -165,6 +165,7 @@ struct BodyWriter {
     o.setSunlit(m.sunlit);
     o.setInContact(m.in_contact);
     o.setSimTimeS(m.sim_time_s);
+    o.setBusyMaxMs(m.busy_max_ms);
   }
   void operator()(const DataChunk& m) {
     auto o = b.initDataChunk();
@@ -207,6 +208,7 @@ struct BodyWriter {
     for (unsigned i = 0; i < m.window_starts.size(); ++i)
       starts.set(i, m.window_starts[i]);
     o.setWindowLength(m.window_length);
+    o.setPlannedS(m.planned_s);
   }
   void operator()(const TaskResult& m) {
     auto o = b.initTaskResult();
@@ -219,6 +221,7 @@ struct BodyWriter {
     o.setComputeMs(m.compute_ms);
     o.setGradientFrames(m.gradient_frames);
     o.setErrorMessage(m.error_message);
+    o.setDeclined(m.declined);
   }
   void operator()(const ErrorReply& m) {
     auto o = b.initError();
@@ -322,6 +325,7 @@ struct BodyWriter {
     o.setUpdateMs(m.update_ms);
     o.setBytesIn(m.bytes_in);
     o.setBytesOut(m.bytes_out);
+    o.setDeclined(m.declined);
     o.setHasValLoss(m.val_loss.has_value());
     o.setValLoss(m.val_loss.value_or(0.0));
   }
@@ -551,6 +555,7 @@ Body read_body(wire::Envelope::Body::Reader b, ByteView* borrow) {
       m.in_contact = r.getInContact();
       m.sim_time_s = r.getSimTimeS();
     }
+    m.busy_max_ms = r.getBusyMaxMs();
     return m;
   }
   case wire::Envelope::Body::DATA_CHUNK: {
@@ -608,6 +613,7 @@ Body read_body(wire::Envelope::Body::Reader b, ByteView* borrow) {
     m.window_length = r.getWindowLength();
     if (m.window_length == 0)
       fail(Errc::missing_field, "taskAssignment.windowLength is missing");
+    m.planned_s = r.getPlannedS();
     return m;
   }
   case wire::Envelope::Body::TASK_RESULT: {
@@ -622,6 +628,7 @@ Body read_body(wire::Envelope::Body::Reader b, ByteView* borrow) {
     m.compute_ms = r.getComputeMs();
     m.gradient_frames = r.getGradientFrames();
     m.error_message = text(r.getErrorMessage());
+    m.declined = r.getDeclined();
     return m;
   }
   case wire::Envelope::Body::ERROR: {
@@ -739,6 +746,7 @@ Body read_body(wire::Envelope::Body::Reader b, ByteView* borrow) {
     m.update_ms = r.getUpdateMs();
     m.bytes_in = r.getBytesIn();
     m.bytes_out = r.getBytesOut();
+    m.declined = r.getDeclined();
     return m;
   }
   case wire::Envelope::Body::INVENTORY: {

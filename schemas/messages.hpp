@@ -59,6 +59,7 @@ struct LoadReport {
   bool sunlit = true;
   bool in_contact = true;
   double sim_time_s = 0;
+  double busy_max_ms = 0; // longest recent compute-thread occupancy of a task
 };
 
 struct DataChunk {
@@ -104,6 +105,7 @@ struct TaskAssignment {
   std::string dataset;
   std::vector<uint64_t> window_starts;
   uint32_t window_length = 0;
+  double planned_s = 0; // simulated seconds the scheduler planned (0: none)
 };
 
 struct TaskResult {
@@ -116,6 +118,7 @@ struct TaskResult {
   double compute_ms = 0;
   uint32_t gradient_frames = 0;
   std::string error_message;
+  bool declined = false; // not run: the worker's battery could not carry it
 };
 
 struct ErrorReply {
@@ -207,8 +210,8 @@ struct JobSpec {
   uint32_t checkpoint_every = 0;
   uint32_t eval_every = 0;
   uint32_t eval_batches = 20;
-  std::string mode = "sync"; // or "async"
-  uint32_t staleness = 4;    // async only
+  std::string mode = "sync";              // or "async"
+  uint32_t staleness = 4;                 // async only
   std::string scheduler_policy = "aware"; // or "load"
 };
 
@@ -229,6 +232,7 @@ struct StepDone {
   uint64_t refused = 0;   // async only
   double step_ms = 0, compute_ms = 0, update_ms = 0;
   uint64_t bytes_in = 0, bytes_out = 0;
+  uint32_t declined = 0; // tasks declined so far in the job
 };
 
 struct ParamsRequest {};

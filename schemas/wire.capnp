@@ -138,6 +138,10 @@ struct LoadReport {
   # Some ground station sees the satellite.
   simTimeS @12 :Float64;
   # Simulated time (seconds since the epoch) at which the above was sampled.
+  busyMaxMs @13 :Float64;
+  # The longest any of the worker's recent tasks (the last 8) kept its
+  # compute thread busy, wall milliseconds, the wait there for parameters
+  # included; 0 before its first task. The aware scheduler plans with it.
 }
 
 struct DataChunk {
@@ -222,6 +226,11 @@ struct TaskAssignment {
   # Byte offsets in the dataset where the micro-batch's windows start.
   windowLength @6 :UInt32;
   # Tokens per window (block_size + 1).
+  plannedS @7 :Float64;
+  # Simulated seconds the scheduler expects the task to keep the worker's
+  # compute thread busy, pessimistically (aware policy with an orbit model;
+  # 0: no plan). A worker that has not timed a task of its own yet guards
+  # its battery with this.
 }
 
 struct TaskResult {
@@ -244,6 +253,10 @@ struct TaskResult {
   # TensorFrames (kind gradients, same taskId) that carry the gradients.
   errorMessage @8 :Text;
   # Non-empty when the task failed; then no gradients follow.
+  declined @9 :Bool;
+  # The worker did not run the task: its battery could not carry it (aware
+  # policy, orbit/guard.hpp). No gradients follow; the scheduler gives the
+  # task to another worker and counts no failure.
 }
 
 struct ErrorReply {
@@ -442,6 +455,9 @@ struct StepDone {
   # Gradient bytes the parameter server received for the step.
   bytesOut @19 :UInt64;
   # Parameter bytes it sent for the step.
+  declined @20 :UInt32;
+  # Tasks workers declined so far in the job because their battery could
+  # not carry them (each given to another worker).
 }
 
 struct ParamsRequest {

@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 CONFIG = """# The energy experiment's constellation (scripts/energy_experiment.py).
@@ -66,11 +67,20 @@ def write_config(path, root, start, base_port):
                               start=stamp.strftime("%Y-%m-%dT%H:%M:%SZ")))
 
 
-def up(binary, config):
+def up(binary, config, log):
     p = subprocess.Popen([binary, "up", "--config", config], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    out = open(log, "w")
     for line in p.stdout:
+        out.write(line)
         if "is up" in line:
+            # The satellites' logs keep coming: copy them to the log file, so
+            # a full pipe never blocks `up` (and through it the satellites).
+            def drain():
+                for rest in p.stdout:
+                    out.write(rest)
+                out.close()
+            threading.Thread(target=drain, daemon=True).start()
             return p
     raise RuntimeError("the constellation did not start")
 
@@ -87,11 +97,11 @@ def run(args, mode, policy, data):
     config = os.path.join(args.work, "energy-24.toml")
     start = int(time.time()) + 3
     write_config(config, os.path.join(args.work, "data"), start, args.port)
-    cluster = up(args.binary, config)
+    cluster = up(args.binary, config, os.path.join(args.work, f"up-{mode}-{policy}.log"))
     try:
         if not os.path.exists(os.path.join(args.work, "ingested")):
-            subprocess.run([args.binary, "ingest", "--config", config, data, "--dataset", "lic"],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([args.binary, "ingest", "--config", config, data, "--dataset", "lic",
+                            "--ground-station", "none"], check=True, stdout=subprocess.DEVNULL)
             open(os.path.join(args.work, "ingested"), "w").close()
         metrics = os.path.join(args.out, f"metrics-{mode}-{policy}.jsonl")
         cmd = [args.binary, "train", "--config", config, "--dataset", "lic", "--steps",
@@ -118,6 +128,7 @@ def run(args, mode, policy, data):
         "min_soc": min(o["min_state_of_charge"] for o in orbits),
         "isl_bytes": sum(o["link_bytes"] for o in orbits),
         "tasks_per_worker": [sum(x) for x in zip(*[s["tasks_per_worker"] for s in steps])],
+        "declined": steps[-1].get("declined", 0),
     }
 
 
@@ -213,7 +224,7 @@ def main():
         print(f'{r["mode"]:5} {r["policy"]:5} wall {r["wall_s"]:6.1f} s  to target '
               f'{r["time_to_target_s"]} s  below floor {r["below_floor_s"]:.0f} sim s on '
               f'{r["satellites_below_floor"]} satellites  min SoC {r["min_soc"]:.2f}  '
-              f'ISL {r["isl_bytes"] / 1e9:.2f} GB')
+              f'ISL {r["isl_bytes"] / 1e9:.2f} GB  declined {r["declined"]}')
 
 
 if __name__ == "__main__":

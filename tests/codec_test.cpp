@@ -80,6 +80,9 @@ TEST(Codec, LoadReportRoundTrip) {
   EXPECT_EQ(b.tasks_done, 99u);
   EXPECT_DOUBLE_EQ(b.step_time_ms, 12.5);
   EXPECT_EQ(b.param_version, 17u);
+  EXPECT_EQ(b.busy_max_ms, 0.0);
+  r.busy_max_ms = 812.5;
+  EXPECT_DOUBLE_EQ(std::get<LoadReport>(roundtrip(envelope(r)).body).busy_max_ms, 812.5);
 }
 
 TEST(Codec, DataChunkRoundTrip) {
@@ -158,10 +161,21 @@ TEST(Codec, TaskMessagesRoundTrip) {
   EXPECT_EQ(ab.task_id, 5u);
   EXPECT_EQ(ab.window_starts, a.window_starts);
   EXPECT_EQ(ab.window_length, 65u);
+  EXPECT_EQ(ab.planned_s, 0.0);
+  a.planned_s = 240.5;
+  EXPECT_DOUBLE_EQ(std::get<TaskAssignment>(roundtrip(envelope(a)).body).planned_s, 240.5);
   TaskResult r{5, 2, 1, 4, 2.75, 4096, 33.0, 3, ""};
   auto rb = std::get<TaskResult>(roundtrip(envelope(r)).body);
   EXPECT_EQ(rb.gradient_frames, 3u);
   EXPECT_DOUBLE_EQ(rb.loss, 2.75);
+  EXPECT_FALSE(rb.declined);
+  TaskResult declined;
+  declined.task_id = 8;
+  declined.declined = true;
+  auto dr = std::get<TaskResult>(roundtrip(envelope(declined)).body);
+  EXPECT_TRUE(dr.declined);
+  EXPECT_EQ(dr.task_id, 8u);
+  EXPECT_TRUE(dr.error_message.empty());
   ErrorReply e{"malformed_message", "bad", "dataChunk"};
   auto eb = std::get<ErrorReply>(roundtrip(envelope(e)).body);
   EXPECT_EQ(eb.code, "malformed_message");
@@ -192,10 +206,12 @@ TEST(Codec, JobSpecAndStepDoneRoundTrip) {
   d.step = 4;
   d.staleness = 2;
   d.refused = 7;
+  d.declined = 3;
   d.val_loss = 1.5;
   auto db = std::get<StepDone>(roundtrip(envelope(d)).body);
   EXPECT_EQ(db.staleness, 2u);
   EXPECT_EQ(db.refused, 7u);
+  EXPECT_EQ(db.declined, 3u);
   EXPECT_EQ(db.val_loss, std::optional<double>(1.5));
 }
 

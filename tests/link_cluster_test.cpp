@@ -15,12 +15,18 @@
 // A partition is forced in the link layer (link_down): messages are held,
 // counted in the node's status, and delivered in order when it is lifted;
 // beyond [links] queue_limit_mib a message is refused with an ErrorReply.
-// The ground link: a status probe waits until its ground station has a
-// route to the satellite (time scale 60, `start` placed to open one ~8 s on).
+// A chunk fetched from another satellite's store (fetch_chunk, as a worker
+// does) takes the route's delay both ways, and its reply is held by the
+// store's satellite while that one has no route back.
+// The ground link: a status probe, and the data commands, wait until their
+// ground station has a route to the satellite (time scale 60, `start`
+// placed to open one a few seconds on).
 #include "actors/ground.hpp"
+#include "actors/ground_data.hpp"
 #include "actors/wire_message.hpp"
 #include "core/local_cluster.hpp"
 #include "orbit/model.hpp"
+#include "storage/sha256.hpp"
 #include "tests/test_support.hpp"
 
 #include <algorithm>
@@ -103,11 +109,12 @@ protected:
     auto probes = ground_->probe_all(10s);
     return probes.at(i).status;
   }
-  // Forces the route from sat-1 to satellite `to` down or back up.
-  bool force(size_t to, bool down) {
+  // Forces the route from satellite `from` (sat-1 by default) to satellite
+  // `to` down or back up.
+  bool force(size_t to, bool down, size_t from = 0) {
     bool ok = false;
     (*sink_)
-        ->request(relays_[0], 10s, link_down_atom_v, constellation_.satellites[to].id, down)
+        ->request(relays_[from], 10s, link_down_atom_v, constellation_.satellites[to].id, down)
         .receive([&](bool r) { ok = r; }, [](caf::error&) {});
     return ok;
   }
@@ -191,6 +198,65 @@ TEST_F(LinkCluster, PartitionHoldsMessagesAndDeliversThemInOrder) {
   EXPECT_GE(st.link_delivered, 20u);
 }
 
+// A worker reads windows held elsewhere from a peer's store (fetch_chunk):
+// the request leaves through its satellite's link layer, the store answers
+// through its own, so a chunk of 125 KB two hops away arrives after twice
+// the light time of the route plus its transmission time, and not at all
+// while the store's satellite has no route back.
+TEST_F(LinkCluster, ChunkFetchesPassTheLinkLayerBothWays) {
+  auto store = ground_->spawn_on(constellation_.satellites[2], "store", 10s);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  msg::DataChunk chunk;
+  chunk.dataset = "link-test";
+  chunk.data.resize(125000);
+  for (size_t i = 0; i < chunk.data.size(); ++i)
+    chunk.data[i] = static_cast<uint8_t>(i * 7 + 3);
+  chunk.sha256 = sha256(chunk.data.data(), chunk.data.size());
+  auto ack = ground_->ask(*store, chunk, 10s);
+  ASSERT_TRUE(ack.ok() && std::holds_alternative<msg::ChunkAck>(ack->body));
+  const wire request = make_wire("test", msg::ChunkRequest{chunk.sha256});
+  const size_t reply_bytes = make_chunk_wire("sat-3", {}, 0, chunk.sha256,
+                                             msg::ByteView{chunk.data.data(), chunk.data.size()})
+                                 .bytes.size();
+  auto fetch = [&] {
+    (*sink_)->send(relays_[0], fetch_atom_v, *store, std::string("sat-3"), request);
+  };
+  std::vector<double> ms;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fetch();
+    auto e = next(5s);
+    const auto t1 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(e) << "fetch " << i << " never answered";
+    auto* got = std::get_if<msg::DataChunk>(&e->body);
+    ASSERT_TRUE(got) << "expected a chunk, got " << msg::kind_name(e->body);
+    EXPECT_TRUE(got->data == chunk.data);
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double measured = ms[ms.size() / 2];
+  // Two hops each way, the request's and the reply's transmission.
+  const double expected = 1e3 * (4 * hop_s + (request.bytes.size() + reply_bytes) * 8.0 / isl_bps);
+  std::printf("chunk fetch over 2 hops, %zu bytes back: model %.2f ms, measured median %.2f ms "
+              "(min %.2f, max %.2f)\n",
+              reply_bytes, expected, measured, ms.front(), ms.back());
+  EXPECT_GE(measured, expected - 0.5);
+  EXPECT_LE(measured, expected + 12.0);
+  // The replies left through sat-3's link layer.
+  auto st = status_of(2);
+  EXPECT_GE(st.link_delivered, 5u);
+  EXPECT_GE(st.link_bytes, 5 * reply_bytes);
+  // With no route from sat-3 back to sat-1 the reply waits there.
+  ASSERT_TRUE(force(0, true, 2));
+  fetch();
+  EXPECT_FALSE(next(500ms)) << "a reply passed a partitioned link";
+  EXPECT_EQ(status_of(2).link_held, 1u);
+  ASSERT_TRUE(force(0, false, 2));
+  auto late = next(5s);
+  ASSERT_TRUE(late) << "the held reply was lost";
+  EXPECT_TRUE(std::holds_alternative<msg::DataChunk>(late->body)) << msg::kind_name(late->body);
+}
+
 TEST_F(LinkCluster, OverflowIsReportedNotLost) {
   // queue_limit_mib = 1: two messages of 400 KB wait, the third is refused.
   ASSERT_TRUE(force(2, true));
@@ -213,56 +279,70 @@ TEST_F(LinkCluster, OverflowIsReportedNotLost) {
   }
 }
 
+namespace {
+
+double wall_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Writes to `path` a ring of 3 satellites (time scale 60) whose ground
+// station "north" gets a route to sat-1 `lead` - 1 to `lead` seconds of
+// wall time from now, after none, and keeps it for at least `min_open`
+// simulated seconds; returns the wall time (Unix s) it opens, or -1 when no
+// such window is found. The ring is always connected, so the route to every
+// satellite opens with it.
+double write_ground_file(const std::string& dir, const std::string& path, double lead,
+                         double min_open) {
+  const std::string orbit_text = "\n[orbit]\nwalker = \"53:10/1/0\"\naltitude_km = 2000\n"
+                                 "time_scale = 60\nepoch = \"2026-03-20T00:00:00Z\"\n"
+                                 "[links]\nmax_range_km = 8000\n"
+                                 "[[ground_station]]\nname = \"north\"\nlat = 40\nlon = 15.4\n";
+  write_loopback_constellation(path, {"ground-test", 3, "sat-1", "sat-1", dir + "/data", 2});
+  std::ofstream(path, std::ios::app) << orbit_text;
+  // When does the route from the station to sat-1 (slot 0) open after being
+  // closed for the `lead` (and two minutes more), to stay open for
+  // `min_open` or more? Simulated seconds since the epoch.
+  orbit::ConstellationModel model(orbit::model_spec(load_constellation(path)));
+  double open_at = -1, closed_from = -1, opened = -1;
+  bool was_open = true;
+  for (double t = 0; t < 86400 && open_at < 0; t += 2) {
+    model.update(t);
+    const bool open = model.ground_route(0, 0).has_value();
+    if (!open && was_open)
+      closed_from = t;
+    if (open && !was_open)
+      opened = closed_from >= 0 && t - closed_from >= 60 * lead + 120 ? t : -1;
+    if (open && opened >= 0 && t - opened >= min_open)
+      open_at = opened;
+    was_open = open;
+  }
+  if (open_at < 0)
+    return -1;
+  const double start = std::floor(wall_now() + lead - open_at / 60);
+  // `start` belongs to [orbit]: rewrite the file with it.
+  write_loopback_constellation(path, {"ground-test", 3, "sat-1", "sat-1", dir + "/data", 2});
+  std::string text = orbit_text;
+  text.replace(text.find("time_scale"), 0, "start = \"" + format_utc_time(start) + "\"\n");
+  std::ofstream(path, std::ios::app) << text;
+  return start + open_at / 60;
+}
+
+} // namespace
+
 // The ground station reaches a satellite only through a route from a
 // satellite it sees: a probe waits for the route to open (time scale 60,
 // the file's `start` placed so that it opens ~8 s after the test begins).
 TEST(GroundLink, ProbesWaitForContact) {
   TempDir dir("ground");
   const std::string path = dir.path + "/ring.toml";
-  write_loopback_constellation(path, {"ground-test", 3, "sat-1", "sat-1", dir.path + "/data", 2});
-  const std::string orbit_text = "\n[orbit]\nwalker = \"53:10/1/0\"\naltitude_km = 2000\n"
-                                 "time_scale = 60\nepoch = \"2026-03-20T00:00:00Z\"\n"
-                                 "[links]\nmax_range_km = 8000\n"
-                                 "[[ground_station]]\nname = \"north\"\nlat = 60\nlon = 15.4\n";
-  {
-    std::ofstream f(path, std::ios::app);
-    f << orbit_text;
-  }
-  // When does the route from the station to sat-1 (slot 0) next open after
-  // being closed? Simulated seconds since the epoch.
-  orbit::ConstellationModel model(orbit::model_spec(load_constellation(path)));
-  double open_at = -1;
-  bool was_open = true;
-  for (double t = 0; t < 86400 && open_at < 0; t += 2) {
-    model.update(t);
-    const bool open = model.ground_route(0, 0).has_value();
-    if (open && !was_open && t > 300)
-      open_at = t;
-    was_open = open;
-  }
-  ASSERT_GT(open_at, 0) << "the station never sees the constellation";
-  const double now =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  const double start = std::floor(now + 8 - open_at / 60);
-  const double open_wall = start + open_at / 60; // 7-8 s from now
-  // `start` belongs to [orbit]: rewrite the file with it.
-  write_loopback_constellation(path, {"ground-test", 3, "sat-1", "sat-1", dir.path + "/data", 2});
-  {
-    std::ofstream f(path, std::ios::app);
-    std::string text = orbit_text;
-    text.replace(text.find("time_scale"), 0, "start = \"" + format_utc_time(start) + "\"\n");
-    f << text;
-  }
+  const double open_wall = write_ground_file(dir.path, path, 8, 0); // 7-8 s from now
+  ASSERT_GT(open_wall, 0) << "the station never sees the constellation";
   auto c = load_constellation(path);
   ASSERT_TRUE(c.orbit && c.orbit->start_unix);
   LocalCluster cluster(binary, path, c);
   cluster.start(30s);
   GroundStation ground(c);
   EXPECT_EQ(ground.ground_station(), "north");
-  auto wall_now = [] {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
   ASSERT_LT(wall_now() + 2.5, open_wall) << "the cluster took too long to start";
   auto early = ground.probe_all(2s);
   EXPECT_FALSE(early[0].up);
@@ -275,5 +355,57 @@ TEST(GroundLink, ProbesWaitForContact) {
   // Directly ("none"), no waiting at all.
   ASSERT_TRUE(ground.use_ground_station("none").ok());
   EXPECT_TRUE(ground.probe_all(5s)[0].up);
+  cluster.stop(5s);
+}
+
+// The data commands obey the ground link like `status`: out of contact
+// beyond the timeout they say so; within it, they wait for the route to
+// open (no message passes before) and work through it.
+TEST(GroundLink, DataCommandsWaitForContact) {
+  TempDir dir("ground-data");
+  const std::string path = dir.path + "/ring.toml";
+  const double open_wall = write_ground_file(dir.path, path, 10, 300); // 9-10 s from now, for 5 s
+  ASSERT_GT(open_wall, 0) << "no contact window of 5 minutes after 4 without";
+  auto c = load_constellation(path);
+  LocalCluster cluster(binary, path, c);
+  cluster.start(30s);
+  GroundStation ground(c);
+  ASSERT_EQ(ground.ground_station(), "north");
+  ASSERT_LT(wall_now() + 4, open_wall) << "the cluster took too long to start";
+  const std::string data = dir.path + "/data.bin";
+  std::string text;
+  for (int i = 0; text.size() < 200000; ++i)
+    text += "chunk " + std::to_string(i) + " of the ground link test\n";
+  std::ofstream(data, std::ios::binary) << text;
+  // Out of contact beyond the timeout: every satellite says so.
+  auto s = survey(ground, 1s);
+  ASSERT_EQ(s.satellites.size(), 3u);
+  for (const auto& h : s.satellites) {
+    EXPECT_FALSE(h.up) << h.id;
+    EXPECT_NE(h.error.find("out of contact"), std::string::npos) << h.error;
+  }
+  IngestOptions o;
+  o.file = data;
+  o.dataset = "text";
+  o.chunk_size = 16 << 10;
+  o.timeout = 2s;
+  auto early = ingest(ground, o);
+  ASSERT_FALSE(early.ok());
+  EXPECT_NE(early.error().message.find("out of contact"), std::string::npos)
+      << early.error().message;
+  ASSERT_LT(wall_now(), open_wall) << "the route opened during the early attempts";
+  // Within the timeout: it waits for the route.
+  o.timeout = 20s;
+  auto r = ingest(ground, o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_GE(wall_now(), open_wall - 0.05) << "the ingest finished before the route opened";
+  EXPECT_EQ(r->copies_sent, 2 * r->chunks);
+  const std::string back = dir.path + "/back.bin";
+  std::FILE* out = std::fopen(back.c_str(), "wb");
+  ASSERT_TRUE(out);
+  auto cat = cat_dataset(ground, "text", out, 20s);
+  std::fclose(out);
+  ASSERT_TRUE(cat.ok()) << cat.error().message;
+  EXPECT_TRUE(orbitrain::testing::slurp(back) == text);
   cluster.stop(5s);
 }

@@ -1,6 +1,9 @@
 // The scheduler's choice of a worker (orbit/policy.hpp), without actors: the
 // energy rule against a battery budget worked out by hand in eclipse, the
 // aware policy's preferences, and the load policy's indifference to energy.
+// The worker's own guard (orbit/guard.hpp): its pessimistic duration, and
+// its decision with its exact charge, budgets worked out by hand too.
+#include "orbit/guard.hpp"
 #include "orbit/model.hpp"
 #include "orbit/policy.hpp"
 
@@ -118,4 +121,74 @@ TEST(SchedulerPolicy, AwareSkipsBreachAndPrefersSunAndNearness) {
   ws[0].alive = true;
   c = choose_worker(Policy::aware, ws, nullptr, p, t, 600, 1);
   EXPECT_EQ(*c.worker, 0u);
+}
+
+TEST(WorkerGuard, PlansForTheLongestRecentTaskTimesTheMargin) {
+  BusySpans spans(8);
+  EXPECT_EQ(spans.recent_max(), 0);
+  // Before its first task the worker has only the scheduler's plan.
+  EXPECT_EQ(guarded_duration(spans, 60, 90), 90);
+  spans.add(5);
+  for (int i = 0; i < 7; ++i)
+    spans.add(1);
+  EXPECT_EQ(spans.recent_max(), 5); // eight spans kept, the 5 s one among them
+  EXPECT_EQ(guarded_duration(spans, 60, 90), energy_margin * 5 * 60);
+  spans.add(1.5); // the 5 s span is now nine tasks old: forgotten
+  EXPECT_EQ(spans.size(), 8u);
+  EXPECT_EQ(spans.recent_max(), 1.5);
+  // Wall seconds x time scale x margin, unless the scheduler planned longer.
+  EXPECT_EQ(guarded_duration(spans, 60, 90), 2 * 1.5 * 60);
+  EXPECT_EQ(guarded_duration(spans, 60, 400), 400);
+  EXPECT_EQ(guarded_duration(spans, 60, 0, 3), 3 * 1.5 * 60);
+}
+
+TEST(WorkerGuard, DecidesWithItsOwnChargeWhenTheTaskStarts) {
+  auto m = ring();
+  auto ecl = m.eclipses(0, 0, 6000);
+  ASSERT_FALSE(ecl.empty());
+  const double t = ecl[0].begin + 200;
+  ASSERT_GT(ecl[0].end - t, 1000);
+  PowerModel p; // 80 Wh, floor 48 Wh, 10 W per core
+  p.idle_w = 0;
+  // 49.6 Wh: 5760 J above the floor, 576 s of one busy core in shadow.
+  EXPECT_TRUE(may_start(m, p, 0, 0.62, t, t, 550, 1));
+  EXPECT_FALSE(may_start(m, p, 0, 0.62, t, t, 600, 1));
+  // A sample 100 s old: busy since then, for all the worker knows.
+  EXPECT_TRUE(may_start(m, p, 0, 0.62, t - 100, t, 450, 1));
+  EXPECT_FALSE(may_start(m, p, 0, 0.62, t - 100, t, 500, 1));
+  // A task queued behind a 300 s one is judged when its turn comes, on the
+  // charge left then: 49.6 - 300 x 10 / 3600 = 48.767 Wh, 2760 J, 276 s.
+  // At arrival 300 s would have fitted.
+  const double soc_then = (49.6 - 300 * 10 / 3600.0) / 80;
+  EXPECT_TRUE(may_start(m, p, 0, 0.62, t, t, 300, 1));
+  EXPECT_TRUE(may_start(m, p, 0, soc_then, t + 300, t + 300, 250, 1));
+  EXPECT_FALSE(may_start(m, p, 0, soc_then, t + 300, t + 300, 300, 1));
+  // Below the floor: nothing.
+  EXPECT_FALSE(may_start(m, p, 0, 0.59, t, t, 1, 1));
+}
+
+TEST(WorkerGuard, ATaskEndingInEclipseMustLeaveEnoughForTheRestOfIt) {
+  auto m = ring();
+  auto ecl = m.eclipses(0, 0, 6000);
+  ASSERT_FALSE(ecl.empty());
+  const double t = ecl[0].begin - 100; // sunlit, 100 s before the shadow
+  const double L = ecl[0].end - ecl[0].begin;
+  ASSERT_GT(L, 1000);
+  PowerModel p;
+  p.solar_w = 11; // one busy core in sunlight: 11 - 1 - 10 = 0 W net
+  p.idle_w = 1;
+  p.per_core_w = 10;
+  // X Wh above the floor. A task of 100 + k s: 100 s at 0 W, k s of shadow
+  // at -11 W, then L - k s idle at -1 W: 3600 X >= 10 k + L. With 3600 X =
+  // L + 3000, k <= 300: tasks up to 400 s.
+  const double X = (L + 3000) / 3600;
+  const double soc = (p.floor_wh() + X) / p.battery_wh;
+  EXPECT_TRUE(may_start(m, p, 0, soc, t, t, 380, 1));
+  EXPECT_FALSE(may_start(m, p, 0, soc, t, t, 420, 1));
+  // The task alone would fit up to 100 + 3600 X / 11 s: the night decides.
+  EXPECT_GT(100 + 3600 * X / 11, 420);
+  // At the floor exactly, a task that ends in sunlight (no net draw) may
+  // run; a hair below the floor, none may.
+  EXPECT_TRUE(may_start(m, p, 0, p.floor_wh() / p.battery_wh, t, t, 50, 1));
+  EXPECT_FALSE(may_start(m, p, 0, p.floor_wh() / p.battery_wh - 1e-6, t, t, 50, 1));
 }

@@ -3,11 +3,15 @@
 // `orbitrain train-local` with gradient accumulation over the same
 // micro-batches in the same order; a worker's satellite SIGKILLed in the
 // middle of the job changes nothing (every step applied once, same result);
-// bad input is refused before any actor is spawned.
+// bad input is refused before any actor is spawned. With an orbit model and
+// the aware scheduler, a worker whose battery cannot carry a task declines
+// it and the job completes on the others with the same result.
 #include "core/local_cluster.hpp"
 #include "core/process.hpp"
+#include "orbit/model.hpp"
 #include "tests/test_support.hpp"
 
+#include <cmath>
 #include <csignal>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -57,6 +61,7 @@ protected:
   void SetUp() override {
     config_ = dir_.path + "/c.toml";
     write_loopback_constellation(config_, {"train-3", 3, "sat-1", "sat-1", dir_.path + "/data", 2});
+    std::ofstream(config_, std::ios::app) << extra_config();
     cluster_ = std::make_unique<LocalCluster>(binary, config_, load_constellation(config_));
     cluster_->start(30s);
     text_ = dir_.path + "/text.txt";
@@ -119,6 +124,9 @@ protected:
             "--metrics",
             dir_.path + "/metrics.jsonl"};
   }
+
+  // Appended to the constellation file.
+  virtual std::string extra_config() { return ""; }
 
   std::vector<nlohmann::json> metrics() {
     std::vector<nlohmann::json> lines;
@@ -285,4 +293,68 @@ TEST(TrainConfig, ParameterServerMustBeASatelliteOfTheFile) {
   EXPECT_EQ(r.exit(), "exit 2");
   EXPECT_NE(r.out.find(":8: job.parameter_server: 'zz' is not a satellite"), std::string::npos)
       << r.out;
+}
+
+// The worker's energy guard. One orbit of 10 at 2000 km (53:10/1/0), the Sun
+// in its plane (March equinox, plane 0's node on the vernal equinox), time
+// scale 1: sat-1, sat-2 and sat-3 hold slots 0, 1, 2, 36 degrees (12.7 min)
+// apart, slot 2 ahead. `start` is placed so that the nodes start 5 s after
+// slot 2 entered the Earth's shadow: for the next ~12 minutes sat-3 is in
+// eclipse, sat-1 and sat-2 in sunlight. Every battery starts at the
+// depth-of-discharge floor: in sunlight a busy core still charges it (100 W
+// against 5 + 40 W), in shadow even idling takes it below. So sat-3 may take
+// no task, and sat-1 and sat-2 may take any.
+//
+// Before its first load report the scheduler knows nothing of sat-3's
+// battery and gives it one of step 1's three micro-batches: the worker must
+// decline it (its guard, orbit/guard.hpp) and another must compute it.
+class Train3InShadow : public Train3 {
+protected:
+  std::string extra_config() override {
+    const std::string orbit_text = "\n[orbit]\nwalker = \"53:10/1/0\"\naltitude_km = 2000\n"
+                                   "epoch = \"2026-03-20T00:00:00Z\"\ntime_scale = 1\n";
+    const std::string rest = "[links]\nmax_range_km = 8000\n[energy]\nsolar_w = 100\n"
+                             "battery_wh = 20\ndepth_of_discharge = 0.5\nidle_w = 5\n"
+                             "per_core_w = 40\ninitial_soc = 0.5\n";
+    // When does slot 2 enter a shadow that slots 0 and 1 stay out of for
+    // the next 11 minutes? (Simulated seconds since the epoch.)
+    const std::string probe = dir_.path + "/probe.toml";
+    write_loopback_constellation(probe, {"probe", 3, "sat-1", "sat-1", dir_.path + "/p", 2});
+    std::ofstream(probe, std::ios::app) << orbit_text << rest;
+    orbit::ConstellationModel m(orbit::model_spec(load_constellation(probe)));
+    for (const auto& e : m.eclipses(2, 0, 86400)) {
+      if (e.begin <= 0 || e.end - e.begin < 660 || !m.eclipses(0, e.begin, e.begin + 660).empty() ||
+          !m.eclipses(1, e.begin, e.begin + 660).empty())
+        continue;
+      shadow_from_ = e.begin;
+      break;
+    }
+    if (shadow_from_ < 0)
+      throw std::runtime_error("slot 2 is never in shadow alone");
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const double start = std::floor(now) - (shadow_from_ + 5);
+    std::string text = orbit_text;
+    text.replace(text.find("time_scale"), 0, "start = \"" + format_utc_time(start) + "\"\n");
+    return text + rest;
+  }
+  double shadow_from_ = -1;
+};
+
+TEST_F(Train3InShadow, AWorkerWhoseBatteryCannotCarryATaskDeclinesIt) {
+  const std::string dist = dir_.path + "/dist.safetensors";
+  auto args = train_args(6, 4, 3, dist);
+  for (const char* extra : {"--scheduler", "aware"})
+    args.push_back(extra);
+  auto r = run(args);
+  ASSERT_EQ(r.exit(), "exit 0") << r.out;
+  auto m = metrics();
+  ASSERT_EQ(m.size(), 6u);
+  for (size_t i = 0; i < m.size(); ++i)
+    EXPECT_EQ(m[i]["tasks_per_worker"][2].get<int>(), 0)
+        << "sat-3 computed a task in step " << i + 1 << " in shadow at its floor";
+  EXPECT_GE(m.back()["declined"].get<int>(), 1) << "sat-3 was given a task and declined it";
+  EXPECT_EQ(m.back()["reassigned"].get<int>(), 0) << "a declined task is no failure";
+  // Whoever computed the declined micro-batch, the step is the same.
+  EXPECT_TRUE(slurp(train_local(6, 4, 3)) == slurp(dist));
 }
