@@ -360,6 +360,30 @@ size_t payload_hint(const Body& body) {
 
 namespace {
 
+// Appends what capnp writes to a vector whose capacity is reserved up front:
+// the bytes are copied once, never zero-filled first.
+class AppendStream : public kj::OutputStream {
+public:
+  explicit AppendStream(std::vector<uint8_t>& out) : out_(out) {}
+  void write(const void* buffer, size_t size) override {
+    const auto* p = static_cast<const uint8_t*>(buffer);
+    out_.insert(out_.end(), p, p + size);
+  }
+
+private:
+  std::vector<uint8_t>& out_;
+};
+
+// The message in messageToFlatArray's layout, in one buffer of ours.
+std::vector<uint8_t> flat_bytes(capnp::MessageBuilder& builder) {
+  auto segments = builder.getSegmentsForOutput();
+  std::vector<uint8_t> out;
+  out.reserve(capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word));
+  AppendStream stream(out);
+  capnp::writeMessage(stream, segments);
+  return out;
+}
+
 std::vector<uint8_t> encode_impl(const Envelope& e, const ByteView* borrowed) {
   // One first segment big enough for the payload keeps the message flat
   // (borrowed chunk bytes go in a second segment of their own).
@@ -371,13 +395,7 @@ std::vector<uint8_t> encode_impl(const Envelope& e, const ByteView* borrowed) {
   root.setSender(e.sender);
   root.setSentAtNs(e.sent_at_ns);
   std::visit(BodyWriter{root.initBody(), builder.getOrphanage(), borrowed}, e.body);
-  auto segments = builder.getSegmentsForOutput();
-  size_t size = capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word);
-  std::vector<uint8_t> out(size);
-  // Same layout as messageToFlatArray, written straight into our buffer.
-  kj::ArrayOutputStream stream(kj::arrayPtr(out.data(), out.size()));
-  capnp::writeMessage(stream, segments);
-  return out;
+  return flat_bytes(builder);
 }
 
 } // namespace
@@ -867,8 +885,13 @@ std::vector<uint8_t> encode_flat_frame(const std::string& sender, const std::str
                                        uint64_t total_floats, uint64_t offset_floats,
                                        const float* data, size_t count) {
   const size_t bytes = count * sizeof(float);
+  // The floats go in as an external segment when they are word-aligned (a
+  // whole model's buffer cut at even offsets always is), so they are copied
+  // once, into the output; otherwise into the message's first segment.
+  const bool external = bytes > 0 && bytes % sizeof(capnp::word) == 0 &&
+                        reinterpret_cast<uintptr_t>(data) % alignof(capnp::word) == 0;
   capnp::MallocMessageBuilder builder(
-      static_cast<unsigned>(bytes / sizeof(capnp::word) + 256 + name.size() / 8));
+      static_cast<unsigned>((external ? 0 : bytes / sizeof(capnp::word)) + 256 + name.size() / 8));
   auto root = builder.initRoot<wire::Envelope>();
   root.setProtocolVersion(msg::protocol_version);
   root.setJobId(job_id);
@@ -890,14 +913,15 @@ std::vector<uint8_t> encode_flat_frame(const std::string& sender, const std::str
   slice.setDtype(wire::DType::F32);
   slice.initShape(1).set(0, total_floats);
   slice.setOffsetBytes(offset_floats * sizeof(float));
-  auto d = slice.initData(static_cast<unsigned>(bytes));
-  if (bytes)
-    std::memcpy(d.begin(), data, bytes);
-  auto segments = builder.getSegmentsForOutput();
-  std::vector<uint8_t> out(capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word));
-  kj::ArrayOutputStream stream(kj::arrayPtr(out.data(), out.size()));
-  capnp::writeMessage(stream, segments);
-  return out;
+  if (external) {
+    slice.adoptData(builder.getOrphanage().referenceExternalData(
+        capnp::Data::Reader(reinterpret_cast<const kj::byte*>(data), bytes)));
+  } else {
+    auto d = slice.initData(static_cast<unsigned>(bytes));
+    if (bytes)
+      std::memcpy(d.begin(), data, bytes);
+  }
+  return flat_bytes(builder);
 }
 
 Result<FlatFrameView> decode_flat_frame(const uint8_t* data, size_t size,

@@ -511,6 +511,33 @@ TEST(Codec, FlatFrameIsAViewIntoTheBytesAndAnOrdinaryEnvelope) {
   EXPECT_EQ(f.slices[0].data.size(), 12u);
 }
 
+TEST(Codec, FlatFrameOfAlignedFloatsDecodesTheSame) {
+  // Word-aligned floats, an even count: they travel as a segment of their
+  // own (copied once, into the output), and decode exactly as the others.
+  std::vector<float> data(1 << 16);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = float(i) * 0.5f - 7.f;
+  ASSERT_EQ(reinterpret_cast<uintptr_t>(data.data()) % 8, 0u);
+  TensorFrame h;
+  h.kind = TensorKind::parameters;
+  h.version = 2;
+  const size_t n = data.size() - 2;
+  auto bytes =
+      encode_flat_frame("sat-1", "job-9", h, "parameters", data.size(), 2, data.data() + 2, n);
+  EXPECT_GE(bytes.size(), n * sizeof(float));
+  EXPECT_LT(bytes.size(), n * sizeof(float) + 1024);
+  auto v = decode_flat_frame(bytes.data(), bytes.size());
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v->offset_floats, 2u);
+  ASSERT_EQ(v->count, n);
+  EXPECT_EQ(0, std::memcmp(v->data, data.data() + 2, n * sizeof(float)));
+  EXPECT_GE(reinterpret_cast<const uint8_t*>(v->data), bytes.data());
+  EXPECT_LE(reinterpret_cast<const uint8_t*>(v->data + n), bytes.data() + bytes.size());
+  auto e = decode(bytes);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(std::get<TensorFrame>(e->body).slices[0].data.size(), n * sizeof(float));
+}
+
 TEST(Codec, FlatFrameErrors) {
   float x[4] = {};
   TensorFrame h;
