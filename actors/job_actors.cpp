@@ -464,14 +464,16 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
             });
         return rp;
       },
-      [self, st, dispatch](const wire& w) {
-        // Parameter frames go straight to the landing, where the compute
-        // thread takes them as forward needs them.
+      [self, st, dispatch](wire& w) {
+        // Parameter frames go straight to the landing (the received bytes
+        // themselves: `wire&` moves them when this worker is the message's
+        // only holder), where the compute thread takes them as forward
+        // needs them.
         auto frame = msg::decode_flat_frame(w.bytes.data(), w.bytes.size());
         if (frame) {
           if (frame->header.kind != msg::TensorKind::parameters)
             return;
-          if (!st->landing->land(*frame)) {
+          if (!st->landing->land(*frame, std::move(w.bytes))) {
             log_warn("worker: parameter frame " + std::to_string(frame->header.frame_index) +
                      " of version " + std::to_string(frame->header.version) + " from " +
                      frame->sender + " is out of order; dropped");

@@ -3,6 +3,7 @@
 
 #include "compute/trainer.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -20,17 +21,19 @@ uint32_t gradient_frame_count(const std::vector<size_t>& boundaries, size_t n) {
   return count;
 }
 
-bool ParamLanding::land(const msg::FlatFrameView& f) {
+bool ParamLanding::land(const msg::FlatFrameView& f, std::vector<uint8_t>&& bytes) {
   {
     std::lock_guard<std::mutex> lock(m_);
     if (f.offset_floats == 0) {
       version_ = f.header.version;
       ready_ = 0;
-      data_.resize(f.total_floats);
+      total_ = f.total_floats;
+      pieces_.clear();
     }
-    if (f.header.version != version_ || f.offset_floats != ready_ || f.total_floats != data_.size())
+    if (f.header.version != version_ || f.offset_floats != ready_ || f.total_floats != total_)
       return false;
-    std::memcpy(data_.data() + ready_, f.data, f.count * sizeof(float));
+    // The view points into the buffer, which moves with the vector.
+    pieces_.push_back(Piece{std::move(bytes), f.offset_floats, f.count, f.data});
     ready_ += f.count;
   }
   cv_.notify_all();
@@ -47,7 +50,11 @@ void ParamLanding::take(uint64_t version, size_t end, float* dst, size_t& copied
   if (version_ != version)
     throw std::runtime_error("parameters moved on from version " + std::to_string(version) +
                              " to " + std::to_string(version_));
-  std::memcpy(dst + copied, data_.data() + copied, (end - copied) * sizeof(float));
+  for (const Piece& p : pieces_) {
+    const size_t b = std::max(copied, p.offset), e = std::min(end, p.offset + p.count);
+    if (b < e)
+      std::memcpy(dst + b, p.data + (b - p.offset), (e - b) * sizeof(float));
+  }
   copied = end;
 }
 

@@ -35,10 +35,12 @@ uint32_t gradient_frame_count(const std::vector<size_t>& boundaries, size_t n);
 
 class ParamLanding {
 public:
-  /// Puts a parameter frame in place (worker actor). Frames of a set arrive
-  /// in order; a frame at offset 0 starts a set (a new version). False when
-  /// the frame does not continue the set being received.
-  bool land(const msg::FlatFrameView& frame);
+  /// Keeps a parameter frame (worker actor): `bytes` are the received
+  /// message the view `frame` points into, taken over without a copy.
+  /// Frames of a set arrive in order; a frame at offset 0 starts a set (a
+  /// new version). False when the frame does not continue the set being
+  /// received.
+  bool land(const msg::FlatFrameView& frame, std::vector<uint8_t>&& bytes);
 
   /// Makes `dst[copied, end)` the parameters of `version` (compute thread),
   /// waiting until they have arrived. Throws when the landing moves on to
@@ -52,11 +54,17 @@ public:
   void close();
 
 private:
+  struct Piece {
+    std::vector<uint8_t> bytes; // owns `data`
+    size_t offset = 0, count = 0;
+    const float* data = nullptr;
+  };
   std::mutex m_;
   std::condition_variable cv_;
   uint64_t version_ = UINT64_MAX; // the set being received, or received
-  size_t ready_ = 0;              // floats [0, ready_) of it are in data_
-  std::vector<float> data_;
+  size_t ready_ = 0;              // floats [0, ready_) of it are in pieces_
+  size_t total_ = 0;              // floats in the whole set
+  std::vector<Piece> pieces_;     // the frames of the set, in order
   bool closed_ = false;
 };
 

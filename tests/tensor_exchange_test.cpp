@@ -136,5 +136,45 @@ TEST(OrderedSum, DroppingASummedTaskOrMismatchedFramesAbandonsTheSum) {
   }
 }
 
+// ParamLanding keeps the received frames themselves and copies each range
+// out once, into the model, as the compute thread asks for it.
+std::vector<uint8_t> param_frame(const std::vector<float>& p, uint64_t version, size_t begin,
+                                 size_t end) {
+  msg::TensorFrame h;
+  h.kind = msg::TensorKind::parameters;
+  h.version = version;
+  h.frame_index = static_cast<uint32_t>(begin / kFrame);
+  h.frame_count = kFrames;
+  return msg::encode_flat_frame("ps", "job", h, "parameters", p.size(), begin, p.data() + begin,
+                                end - begin);
+}
+
+bool land(ParamLanding& l, std::vector<uint8_t> bytes) {
+  auto v = msg::decode_flat_frame(bytes.data(), bytes.size());
+  return v.ok() && l.land(*v, std::move(bytes));
+}
+
+TEST(ParamLanding, TakesAnyPrefixAcrossFramesAndMovesOnWithTheVersion) {
+  const auto p = gradient(5), q = gradient(6);
+  ParamLanding l;
+  for (size_t b = 0; b < kFloats; b += kFrame)
+    ASSERT_TRUE(land(l, param_frame(p, 1, b, std::min(b + kFrame, kFloats))));
+  std::vector<float> model(kFloats, -1.f);
+  size_t copied = 0;
+  for (size_t end : {size_t(10), size_t(299), size_t(301), size_t(650), kFloats})
+    l.take(1, end, model.data(), copied);
+  EXPECT_EQ(copied, kFloats);
+  EXPECT_EQ(0, std::memcmp(model.data(), p.data(), kFloats * sizeof(float)));
+  // Out of order: frame 2 before frame 1 of the next version is refused.
+  ASSERT_TRUE(land(l, param_frame(q, 2, 0, kFrame)));
+  EXPECT_FALSE(land(l, param_frame(q, 2, 2 * kFrame, 3 * kFrame)));
+  // The old version is gone once a new one starts.
+  size_t again = 0;
+  EXPECT_THROW(l.take(1, 10, model.data(), again), std::runtime_error);
+  copied = 0;
+  l.take(2, kFrame, model.data(), copied);
+  EXPECT_EQ(0, std::memcmp(model.data(), q.data(), kFrame * sizeof(float)));
+}
+
 } // namespace
 } // namespace orbitrain
