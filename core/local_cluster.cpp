@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <csignal>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 
 namespace orbitrain {
@@ -13,9 +14,19 @@ namespace orbitrain {
 void write_loopback_constellation(const std::string& path, const LoopbackSpec& spec) {
   std::ofstream out(path);
   out << "# Satellites on free loopback ports.\nname = \"" << spec.name << "\"\n\n";
-  for (int i = 1; i <= spec.satellites; ++i)
-    out << "[[satellite]]\nid = \"sat-" << i
-        << "\"\nhost = \"127.0.0.1\"\nport = " << pick_free_port() << "\n\n";
+  // A port is free when picked, then released: the kernel may hand the same
+  // one out again at the next pick, so the file's ports are kept distinct.
+  std::set<uint16_t> used;
+  for (int i = 1; i <= spec.satellites; ++i) {
+    uint16_t port = pick_free_port();
+    for (int tries = 0; used.count(port) && tries < 100; ++tries)
+      port = pick_free_port();
+    if (used.count(port))
+      throw std::runtime_error("no distinct free loopback ports for " + path);
+    used.insert(port);
+    out << "[[satellite]]\nid = \"sat-" << i << "\"\nhost = \"127.0.0.1\"\nport = " << port
+        << "\n\n";
+  }
   out << "[job]\nscheduler = \"" << spec.scheduler << "\"\nparameter_server = \""
       << spec.parameter_server << "\"\n\n[storage]\nroot = \"" << spec.storage_root
       << "\"\nreplicas = " << spec.replicas << "\n";
