@@ -340,16 +340,26 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
             });
         return rp;
       },
-      [self, st, dispatch](wire& w) {
-        // Parameter frames go straight to the landing (the received bytes
-        // themselves: `wire&` moves them when this worker is the message's
-        // only holder), where the compute thread takes them as forward
-        // needs them.
+      [self, st, dispatch](const wire& w) {
+        // Parameter frames go straight to the landing, where the compute
+        // thread takes them as forward needs them. The landing keeps the
+        // message itself (shared with the other workers the server sent it
+        // to, never copied) until the next version replaces it.
         auto frame = msg::decode_flat_frame(w.bytes.data(), w.bytes.size());
         if (frame) {
           if (frame->header.kind != msg::TensorKind::parameters)
             return;
-          if (!st->landing->land(*frame, std::move(w.bytes))) {
+          // (A message sent as a caf::message, as the server sends frames,
+          // shares its data with this copy; should it be a real copy, the
+          // view is taken again, into the one that is kept.)
+          auto keep = std::make_shared<const caf::message>(
+              self->current_mailbox_element()->copy_content_to_message());
+          if (const auto& kept = keep->get_as<wire>(0); &kept != &w) {
+            frame = msg::decode_flat_frame(kept.bytes.data(), kept.bytes.size());
+            if (!frame)
+              return;
+          }
+          if (!st->landing->land(*frame, keep)) {
             log_warn("worker: parameter frame " + std::to_string(frame->header.frame_index) +
                      " of version " + std::to_string(frame->header.version) + " from " +
                      frame->sender + " is out of order; dropped");

@@ -21,7 +21,7 @@ uint32_t gradient_frame_count(const std::vector<size_t>& boundaries, size_t n) {
   return count;
 }
 
-bool ParamLanding::land(const msg::FlatFrameView& f, std::vector<uint8_t>&& bytes) {
+bool ParamLanding::land(const msg::FlatFrameView& f, std::shared_ptr<const void> keeper) {
   {
     std::lock_guard<std::mutex> lock(m_);
     if (f.offset_floats == 0) {
@@ -32,8 +32,7 @@ bool ParamLanding::land(const msg::FlatFrameView& f, std::vector<uint8_t>&& byte
     }
     if (f.header.version != version_ || f.offset_floats != ready_ || f.total_floats != total_)
       return false;
-    // The view points into the buffer, which moves with the vector.
-    pieces_.push_back(Piece{std::move(bytes), f.offset_floats, f.count, f.data});
+    pieces_.push_back(Piece{std::move(keeper), f.offset_floats, f.count, f.data});
     ready_ += f.count;
   }
   cv_.notify_all();

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -35,12 +36,12 @@ uint32_t gradient_frame_count(const std::vector<size_t>& boundaries, size_t n);
 
 class ParamLanding {
 public:
-  /// Keeps a parameter frame (worker actor): `bytes` are the received
-  /// message the view `frame` points into, taken over without a copy.
-  /// Frames of a set arrive in order; a frame at offset 0 starts a set (a
-  /// new version). False when the frame does not continue the set being
-  /// received.
-  bool land(const msg::FlatFrameView& frame, std::vector<uint8_t>&& bytes);
+  /// Keeps a parameter frame (worker actor) without copying it: `keeper`
+  /// owns the received bytes the view `frame` points into (the message
+  /// itself) and is held until the set is replaced. Frames of a set arrive
+  /// in order; a frame at offset 0 starts a set (a new version). False when
+  /// the frame does not continue the set being received.
+  bool land(const msg::FlatFrameView& frame, std::shared_ptr<const void> keeper);
 
   /// Makes `dst[copied, end)` the parameters of `version` (compute thread),
   /// waiting until they have arrived. Throws when the landing moves on to
@@ -55,7 +56,7 @@ public:
 
 private:
   struct Piece {
-    std::vector<uint8_t> bytes; // owns `data`
+    std::shared_ptr<const void> keeper; // owns `data`
     size_t offset = 0, count = 0;
     const float* data = nullptr;
   };

@@ -150,8 +150,9 @@ std::vector<uint8_t> param_frame(const std::vector<float>& p, uint64_t version, 
 }
 
 bool land(ParamLanding& l, std::vector<uint8_t> bytes) {
-  auto v = msg::decode_flat_frame(bytes.data(), bytes.size());
-  return v.ok() && l.land(*v, std::move(bytes));
+  auto kept = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+  auto v = msg::decode_flat_frame(kept->data(), kept->size());
+  return v.ok() && l.land(*v, kept);
 }
 
 TEST(ParamLanding, TakesAnyPrefixAcrossFramesAndMovesOnWithTheVersion) {
