@@ -106,6 +106,10 @@ std::optional<SpecIn> read_spec(const wire& w) {
   return SpecIn{std::get<msg::JobSpec>(env->body), env->job_id};
 }
 
+wire bad_spec_reply(caf::event_based_actor* self) {
+  return make_wire(me(self), msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
+}
+
 cp::LrSchedule schedule_of(const msg::JobSpec& s) {
   return cp::LrSchedule{s.lr, s.min_lr, s.warmup_steps, s.decay_steps};
 }

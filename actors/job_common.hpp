@@ -49,6 +49,8 @@ struct SpecIn {
   std::string job;
 };
 std::optional<SpecIn> read_spec(const wire& w);
+/// The answer to a set-up message whose spec read_spec() cannot read.
+wire bad_spec_reply(caf::event_based_actor* self);
 
 cp::LrSchedule schedule_of(const msg::JobSpec& s);
 

@@ -12,28 +12,19 @@
 #include "compute/trainer.hpp"
 #include "core/log.hpp"
 #include "core/sysinfo.hpp"
-#include "orbit/clock.hpp"
-#include "orbit/guard.hpp"
-#include "orbit/model.hpp"
-#include "orbit/policy.hpp"
 #include "schemas/codec.hpp"
 #include "storage/hash_ring.hpp"
 #include "storage/store.hpp"
 #include "storage/window_reader.hpp"
 
 #include <algorithm>
-#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/all.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/io/middleman_actor.hpp>
 #include <cmath>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <omp.h>
-#include <set>
 
 namespace orbitrain {
 
@@ -334,8 +325,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
                  std::vector<caf::actor> workers, bool resume) -> caf::result<wire> {
         auto in = read_spec(spec_wire);
         if (!in)
-          return make_wire(me(self),
-                           msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
+          return bad_spec_reply(self);
         const auto& given = in->spec;
         st->job = in->job;
         st->workers = std::move(workers);

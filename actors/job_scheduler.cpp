@@ -4,35 +4,23 @@
 #include "actors/link_layer.hpp"
 #include "actors/runtime.hpp"
 #include "actors/satellite_actors.hpp"
-#include "actors/tensor_exchange.hpp"
 #include "actors/wire_message.hpp"
-#include "compute/model.hpp"
-#include "compute/optimizer.hpp"
-#include "compute/tokenizer.hpp"
-#include "compute/trainer.hpp"
 #include "core/log.hpp"
 #include "core/sysinfo.hpp"
 #include "orbit/clock.hpp"
 #include "orbit/guard.hpp"
 #include "orbit/model.hpp"
 #include "orbit/policy.hpp"
-#include "schemas/codec.hpp"
 #include "storage/hash_ring.hpp"
 #include "storage/store.hpp"
 #include "storage/window_reader.hpp"
 
 #include <algorithm>
-#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/all.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/io/middleman_actor.hpp>
 #include <cmath>
-#include <cstring>
-#include <deque>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <omp.h>
 #include <set>
 
 namespace orbitrain {
@@ -362,8 +350,7 @@ caf::behavior job_scheduler_actor(caf::event_based_actor* self) {
                  std::vector<caf::actor> workers, caf::actor ground) -> caf::result<wire> {
         auto in = read_spec(spec_wire);
         if (!in)
-          return make_wire(me(self),
-                           msg::ErrorReply{"malformed_message", "bad job spec", "jobSpec"});
+          return bad_spec_reply(self);
         st->spec = in->spec;
         st->job = in->job;
         st->ps = ps;
