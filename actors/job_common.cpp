@@ -116,8 +116,14 @@ cp::LrSchedule schedule_of(const msg::JobSpec& s) {
 
 // The store actors spawned on satellites `ids` (connect_all's order), with
 // their satellites, for fetch_chunk().
-std::vector<PeerStore> peer_stores_of(const std::vector<std::string>& ids,
-                                      const std::vector<caf::actor>& stores) {
+std::vector<PeerStore> adopt_peer_stores(caf::event_based_actor* self,
+                                         const std::vector<std::string>& ids,
+                                         const std::vector<caf::actor>& stores) {
+  self->attach_functor([stores] {
+    for (const auto& a : stores)
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  });
   std::vector<PeerStore> out;
   for (size_t i = 0; i < ids.size() && i < stores.size(); ++i)
     out.push_back({stores[i], ids[i]});

@@ -54,10 +54,12 @@ wire bad_spec_reply(caf::event_based_actor* self);
 
 cp::LrSchedule schedule_of(const msg::JobSpec& s);
 
-/// The store actors spawned on satellites `ids` (connect_all's order), with
-/// their satellites, for fetch_chunk().
-std::vector<PeerStore> peer_stores_of(const std::vector<std::string>& ids,
-                                      const std::vector<caf::actor>& stores);
+/// The store actors connect_all() spawned on satellites `ids` (in its
+/// order), with their satellites, for fetch_chunk(). They end when `self`
+/// ends.
+std::vector<PeerStore> adopt_peer_stores(caf::event_based_actor* self,
+                                         const std::vector<std::string>& ids,
+                                         const std::vector<caf::actor>& stores);
 
 /// Parameters [begin, end) of the n-float flat tensor `params` as one frame
 /// (frames are [k*frame_floats, ...)).

@@ -399,12 +399,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
               connect_all(self, st->spec, others, "store",
                           [self, st, rp, reply, others](std::string,
                                                         std::vector<caf::actor> stores) mutable {
-                            self->attach_functor([stores] {
-                              for (const auto& a : stores)
-                                if (a)
-                                  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-                            });
-                            st->peer_stores = peer_stores_of(others, stores);
+                            st->peer_stores = adopt_peer_stores(self, others, stores);
                             rp.deliver(reply);
                           });
             });

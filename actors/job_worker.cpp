@@ -317,14 +317,9 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
                             // Peers that cannot be reached are skipped
                             // (their chunks come from other replicas).
                             // The peers' store actors end with this worker.
-                            self->attach_functor([stores] {
-                              for (const auto& a : stores)
-                                if (a)
-                                  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-                            });
                             st->compute = self->spawn<caf::detached + caf::linked>(
                                 compute_actor, caf::actor_cast<caf::actor>(self), st->ps, spec_wire,
-                                peer_stores_of(peers, stores), st->landing);
+                                adopt_peer_stores(self, peers, stores), st->landing);
                             rp.deliver(make_wire(me(self), msg::StepDone{}, st->job));
                             self->delayed_send(self, std::chrono::seconds(3), tick_atom_v);
                           });
