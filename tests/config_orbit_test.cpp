@@ -2,6 +2,7 @@
 // Walker slots, [links], [[ground_station]] and [energy]; their defaults and
 // every kind of bad input, each reported with its file and line.
 #include "core/config.hpp"
+#include "tests/config_support.hpp"
 
 #include <algorithm>
 #include <gtest/gtest.h>
@@ -10,23 +11,7 @@ using namespace orbitrain;
 
 namespace {
 
-// Lines 1-15: two satellites and the job.
-const char* base = R"(name = "orbit-test"
-
-[[satellite]]
-id = "sat-1"
-host = "127.0.0.1"
-port = 4301
-
-[[satellite]]
-id = "sat-2"
-host = "127.0.0.1"
-port = 4302
-
-[job]
-scheduler = "sat-1"
-parameter_server = "sat-2"
-)";
+const char* const base = orbitrain::testing::two_satellites;
 
 const char* orbit = R"(
 [orbit]
@@ -36,24 +21,8 @@ epoch = "2026-03-20T03:06:00Z"
 time_scale = 60
 )";
 
-std::vector<ConfigIssue> issues_of(const std::string& text) {
-  try {
-    parse_constellation(text, "c.toml");
-  } catch (const ConfigError& e) {
-    return e.issues();
-  }
-  ADD_FAILURE() << "no error for:\n" << text;
-  return {};
-}
-
-ConfigIssue single_issue(const std::string& text) {
-  auto all = issues_of(text);
-  EXPECT_EQ(all.size(), 1u);
-  if (all.size() != 1)
-    for (auto& i : all)
-      ADD_FAILURE() << i.to_string();
-  return all.empty() ? ConfigIssue{} : all[0];
-}
+using orbitrain::testing::issues_of;
+using orbitrain::testing::single_issue;
 
 // The line of the first occurrence of `needle` in `text`.
 int line_of(const std::string& text, const std::string& needle) {

@@ -1,6 +1,7 @@
 // Constellation file validation: every error names the file, the line and the
 // key; valid files load with their defaults; the shipped examples load.
 #include "core/config.hpp"
+#include "tests/config_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,34 +9,9 @@ using namespace orbitrain;
 
 namespace {
 
-const char* valid = R"(name = "test-3"
+const char* const valid = orbitrain::testing::two_satellites;
 
-[[satellite]]
-id = "sat-1"
-host = "127.0.0.1"
-port = 4301
-
-[[satellite]]
-id = "sat-2"
-host = "127.0.0.1"
-port = 4302
-
-[job]
-scheduler = "sat-1"
-parameter_server = "sat-2"
-)";
-
-// Parses `text` and returns the single issue it must raise.
-ConfigIssue single_issue(const std::string& text) {
-  try {
-    parse_constellation(text, "c.toml");
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(e.issues().size(), 1u) << e.what();
-    return e.issues().at(0);
-  }
-  ADD_FAILURE() << "no error for:\n" << text;
-  return {};
-}
+using orbitrain::testing::single_issue;
 
 std::string replace(std::string text, const std::string& from, const std::string& to) {
   auto pos = text.find(from);
