@@ -204,7 +204,7 @@ std::vector<Result<caf::actor>> GroundStation::spawn_on_all(const std::string& t
   return out;
 }
 
-Result<msg::Envelope> GroundStation::ask_raw(const caf::actor& actor, std::vector<uint8_t> bytes,
+Result<msg::Envelope> GroundStation::ask_raw(const caf::actor& actor, msg::Bytes bytes,
                                              std::chrono::milliseconds timeout) {
   caf::scoped_actor self{*sys_};
   std::optional<Result<msg::Envelope>> out;

@@ -6,6 +6,7 @@
 
 #include "core/config.hpp"
 #include "core/result.hpp"
+#include "schemas/codec.hpp"
 #include "schemas/messages.hpp"
 
 #include <caf/actor.hpp>
@@ -62,7 +63,7 @@ public:
                             std::chrono::milliseconds timeout);
 
   /// Sends raw bytes (for tests of malformed input) and decodes the reply.
-  Result<msg::Envelope> ask_raw(const caf::actor& actor, std::vector<uint8_t> bytes,
+  Result<msg::Envelope> ask_raw(const caf::actor& actor, msg::Bytes bytes,
                                 std::chrono::milliseconds timeout);
 
   /// Probes every satellite at once (connect, spawn a probe, ask it); the

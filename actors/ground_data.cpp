@@ -207,7 +207,7 @@ Result<ReceivedChunk> expect_chunk(Result<wire> r, const std::string& sat, const
   if (!body)
     return body.error();
   if (!body->data.empty()) { // decoded from a copy (unaligned input): keep the copy
-    c.message.bytes = std::move(body->data);
+    c.message.bytes.assign(body->data.begin(), body->data.end());
     c.bytes = msg::ByteView{c.message.bytes.data(), c.message.bytes.size()};
   }
   if (c.bytes.size != size || sha256(c.bytes.data, c.bytes.size) != key)

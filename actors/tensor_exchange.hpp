@@ -124,7 +124,7 @@ private:
 /// One task's gradient frames, kept as received.
 struct GradientFrames {
   struct Frame {
-    std::vector<uint8_t> bytes; // owns the data below
+    msg::Bytes bytes; // owns the data below
     size_t offset = 0, count = 0;
     const float* data = nullptr;
   };

@@ -1,8 +1,9 @@
 // The one message type that carries orbitrain's Cap'n Proto payloads through
 // CAF, and the project's CAF type-id block. Every actor-to-actor message that
 // may cross a process boundary is a `wire` holding the bytes of one encoded
-// msg::Envelope (schemas/codec.hpp). CAF serializes std::vector<uint8_t> at
-// memory speed, so the bytes are copied once per hop and never re-encoded.
+// msg::Envelope (schemas/codec.hpp). The bytes go through CAF's binary
+// (de)serializers as one raw block: copied once per hop, never re-encoded,
+// and on arrival written into a buffer that was not zero-filled first.
 #pragma once
 
 #include "core/result.hpp"
@@ -11,19 +12,49 @@
 
 #include <caf/actor.hpp>
 #include <caf/atom.hpp>
+#include <caf/deserializer.hpp>
+#include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/sec.hpp>
+#include <caf/serializer.hpp>
 #include <caf/type_id.hpp>
 #include <cstdint>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 namespace orbitrain {
 
 struct wire {
-  std::vector<uint8_t> bytes;
+  msg::Bytes bytes;
 };
 
+// The same layout as CAF's own for a byte vector (a sequence of raw bytes),
+// but loading does not value-initialise the buffer it is about to overwrite:
+// for multi-MiB frames and chunks that zero-fill was a pass over memory per
+// message. Other inspectors (to_string) see the bytes as a sequence.
 template <class Inspector> typename Inspector::result_type inspect(Inspector& f, wire& x) {
-  return f(caf::meta::type_name("orbitrain::wire"), x.bytes);
+  if constexpr (std::is_same<Inspector, caf::serializer>::value) {
+    size_t n = x.bytes.size();
+    return caf::error::eval([&] { return f.begin_sequence(n); },
+                            [&] { return n > 0 ? f.apply_raw(n, x.bytes.data()) : caf::none; },
+                            [&] { return f.end_sequence(); });
+  } else if constexpr (std::is_same<Inspector, caf::deserializer>::value) {
+    size_t n = 0;
+    return caf::error::eval([&] { return f.begin_sequence(n); },
+                            [&]() -> caf::error {
+                              // A corrupt length must not allocate gigabytes.
+                              if (n > msg::DecodeLimits{}.max_message_bytes)
+                                return caf::make_error(caf::sec::invalid_argument,
+                                                       "orbitrain::wire of " + std::to_string(n) +
+                                                           " bytes is over the message limit");
+                              x.bytes.resize(n); // no zero-fill: msg::Bytes
+                              return n > 0 ? f.apply_raw(n, x.bytes.data()) : caf::none;
+                            },
+                            [&] { return f.end_sequence(); });
+  } else {
+    return f(caf::meta::type_name("orbitrain::wire"), x.bytes);
+  }
 }
 
 /// Encodes `body` from `sender` (job `job_id`) into a wire message.

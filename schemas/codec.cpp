@@ -364,27 +364,27 @@ namespace {
 // the bytes are copied once, never zero-filled first.
 class AppendStream : public kj::OutputStream {
 public:
-  explicit AppendStream(std::vector<uint8_t>& out) : out_(out) {}
+  explicit AppendStream(Bytes& out) : out_(out) {}
   void write(const void* buffer, size_t size) override {
     const auto* p = static_cast<const uint8_t*>(buffer);
     out_.insert(out_.end(), p, p + size);
   }
 
 private:
-  std::vector<uint8_t>& out_;
+  Bytes& out_;
 };
 
 // The message in messageToFlatArray's layout, in one buffer of ours.
-std::vector<uint8_t> flat_bytes(capnp::MessageBuilder& builder) {
+Bytes flat_bytes(capnp::MessageBuilder& builder) {
   auto segments = builder.getSegmentsForOutput();
-  std::vector<uint8_t> out;
+  Bytes out;
   out.reserve(capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word));
   AppendStream stream(out);
   capnp::writeMessage(stream, segments);
   return out;
 }
 
-std::vector<uint8_t> encode_impl(const Envelope& e, const ByteView* borrowed) {
+Bytes encode_impl(const Envelope& e, const ByteView* borrowed) {
   // One first segment big enough for the payload keeps the message flat
   // (borrowed chunk bytes go in a second segment of their own).
   capnp::MallocMessageBuilder builder(static_cast<unsigned>(
@@ -400,11 +400,11 @@ std::vector<uint8_t> encode_impl(const Envelope& e, const ByteView* borrowed) {
 
 } // namespace
 
-std::vector<uint8_t> encode(const Envelope& e) {
+Bytes encode(const Envelope& e) {
   return encode_impl(e, nullptr);
 }
 
-Result<std::vector<uint8_t>> encode_chunk(const Envelope& e, ByteView chunk_data) {
+Result<Bytes> encode_chunk(const Envelope& e, ByteView chunk_data) {
   auto* c = std::get_if<DataChunk>(&e.body);
   if (!c || !c->data.empty())
     return make_error(Errc::invalid_argument,
@@ -880,10 +880,9 @@ Result<Envelope> decode_borrowing(const uint8_t* data, size_t size, ByteView& ch
   return out;
 }
 
-std::vector<uint8_t> encode_flat_frame(const std::string& sender, const std::string& job_id,
-                                       const TensorFrame& header, const std::string& name,
-                                       uint64_t total_floats, uint64_t offset_floats,
-                                       const float* data, size_t count) {
+Bytes encode_flat_frame(const std::string& sender, const std::string& job_id,
+                        const TensorFrame& header, const std::string& name, uint64_t total_floats,
+                        uint64_t offset_floats, const float* data, size_t count) {
   const size_t bytes = count * sizeof(float);
   // The floats go in as an external segment when they are word-aligned (a
   // whole model's buffer cut at even offsets always is), so they are copied

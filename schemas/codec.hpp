@@ -16,8 +16,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace orbitrain::msg {
@@ -36,17 +39,40 @@ struct ByteView {
   size_t size = 0;
 };
 
-std::vector<uint8_t> encode(const Envelope& envelope);
+/// An allocator whose resize() leaves new bytes uninitialised: a buffer that
+/// is about to be overwritten (an encoded message, bytes read off a socket)
+/// is not zero-filled first.
+template <class T> struct NoInitAllocator : std::allocator<T> {
+  using value_type = T;
+  template <class U> struct rebind { using other = NoInitAllocator<U>; };
+  NoInitAllocator() = default;
+  template <class U> NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible<U>::value) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args> void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+/// Encoded messages: a byte vector that is not zero-filled when resized.
+using Bytes = std::vector<uint8_t, NoInitAllocator<uint8_t>>;
+
+Bytes encode(const Envelope& envelope);
 
 /// encode() of an envelope whose body is a DataChunk with empty `data`,
 /// taking the chunk's bytes from `chunk_data` instead: they are copied once,
 /// straight into the output (no intermediate message). The result decodes
 /// like encode() of the same envelope with the bytes in `data`. `chunk_data`
 /// must stay valid during the call; an envelope of another kind is an error.
-Result<std::vector<uint8_t>> encode_chunk(const Envelope& envelope, ByteView chunk_data);
+Result<Bytes> encode_chunk(const Envelope& envelope, ByteView chunk_data);
 
 Result<Envelope> decode(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
 inline Result<Envelope> decode(const std::vector<uint8_t>& bytes, const DecodeLimits& limits = {}) {
+  return decode(bytes.data(), bytes.size(), limits);
+}
+inline Result<Envelope> decode(const Bytes& bytes, const DecodeLimits& limits = {}) {
   return decode(bytes.data(), bytes.size(), limits);
 }
 
@@ -54,10 +80,9 @@ inline Result<Envelope> decode(const std::vector<uint8_t>& bytes, const DecodeLi
 /// slice of one flat f32 tensor `name` of `total_floats` elements, built
 /// straight from `data` (one copy) and read back as a view into the received
 /// bytes (no copy). The bytes are an ordinary Envelope: decode() reads them too.
-std::vector<uint8_t> encode_flat_frame(const std::string& sender, const std::string& job_id,
-                                       const TensorFrame& header, const std::string& name,
-                                       uint64_t total_floats, uint64_t offset_floats,
-                                       const float* data, size_t count);
+Bytes encode_flat_frame(const std::string& sender, const std::string& job_id,
+                        const TensorFrame& header, const std::string& name, uint64_t total_floats,
+                        uint64_t offset_floats, const float* data, size_t count);
 
 struct FlatFrameView {
   std::string sender, job_id;

@@ -147,7 +147,7 @@ TEST_F(Cluster3, MalformedMessageGetsErrorReplyAndNodeSurvives) {
   const auto& sat = constellation_.satellites[0];
   auto probe = ground.spawn_on(sat, "probe", 5s);
   ASSERT_TRUE(probe.ok()) << probe.error().message;
-  std::vector<uint8_t> junk(64, 0xab);
+  msg::Bytes junk(64, 0xab);
   auto reply = ground.ask_raw(*probe, junk, 5s);
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   const auto& err = std::get<msg::ErrorReply>(reply->body);

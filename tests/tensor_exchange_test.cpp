@@ -138,8 +138,7 @@ TEST(OrderedSum, DroppingASummedTaskOrMismatchedFramesAbandonsTheSum) {
 
 // ParamLanding keeps the received frames themselves and copies each range
 // out once, into the model, as the compute thread asks for it.
-std::vector<uint8_t> param_frame(const std::vector<float>& p, uint64_t version, size_t begin,
-                                 size_t end) {
+msg::Bytes param_frame(const std::vector<float>& p, uint64_t version, size_t begin, size_t end) {
   msg::TensorFrame h;
   h.kind = msg::TensorKind::parameters;
   h.version = version;
@@ -149,8 +148,8 @@ std::vector<uint8_t> param_frame(const std::vector<float>& p, uint64_t version, 
                                 end - begin);
 }
 
-bool land(ParamLanding& l, std::vector<uint8_t> bytes) {
-  auto kept = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+bool land(ParamLanding& l, msg::Bytes bytes) {
+  auto kept = std::make_shared<const msg::Bytes>(std::move(bytes));
   auto v = msg::decode_flat_frame(kept->data(), kept->size());
   return v.ok() && l.land(*v, kept);
 }
