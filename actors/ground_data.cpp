@@ -753,6 +753,7 @@ Result<RepairReport> repair(GroundStation& ground, const std::string& name,
       holds[id] = std::move(present);
     }
     const unsigned replicas = std::max<unsigned>(1, m.replicas);
+    std::set<std::string> given; // satellites given restored copies
     for (size_t i = 0; i < count; ++i) {
       auto desired = ring.owners(m.chunk_hashes[i], replicas, eligible);
       std::vector<std::string> holders;
@@ -800,18 +801,21 @@ Result<RepairReport> repair(GroundStation& ground, const std::string& name,
         ++have;
         ++report.copies_restored;
         report.bytes_sent += bytes->size();
+        given.insert(owner);
       }
       done += m.chunk_sizes[i];
       if (progress)
         progress(done, total);
     }
-    // The manifest belongs on every satellite.
+    // The manifest belongs on every satellite; storing it again where
+    // copies were restored commits them there (Store::put_manifest).
     for (const auto& [id, actor] : stores.up)
-      if (!manifest_holders[dname].count(id)) {
+      if (!manifest_holders[dname].count(id) || given.count(id)) {
         auto ack = expect_body<msg::ManifestList>(pipe.ask(id, ground_wire(m)), id);
         if (!ack)
           return ack.error();
-        ++report.manifests_restored;
+        if (!manifest_holders[dname].count(id))
+          ++report.manifests_restored;
       }
   }
   return report;

@@ -1,9 +1,15 @@
 // Data-path benchmark (issue: storage). In one run, on the same disk:
-//   raw_put     RocksDB puts of the file's 1 MiB chunks into one store
+//   raw_put     plain RocksDB puts (default write options: through the WAL)
+//               of the file's 1 MiB chunks into one store
 //               (Store::raw_put_chunk: no hashing, no network, one copy)
+//   store_put   the store's own put of the same chunks into a second store
+//               (Store::put_chunk: SHA-256 check, no WAL, then
+//               commit_chunks): a reference, not a target
 //   ingest      `orbitrain ingest` of the same file into a 4-satellite
 //               localhost cluster with R=2 (hashing, two copies, CAF, TCP)
-//   raw_read    read-and-verify of every chunk from the one store
+//   raw_read    plain RocksDB gets (default read options: RocksDB's CRC32C
+//               verified) of every chunk, each then checked by SHA-256
+//   store_read  the store's own verified read (Store::read_chunk): a reference
 //   cat         `orbitrain cat` of the dataset back, to /dev/null
 // and the ingest client's peak RSS (its VmHWM). Each timed phase starts after sync(2).
 // Prints one JSON object: each rate as min/median over --runs, and the
@@ -125,10 +131,10 @@ int main(int argc, char** argv) {
     }
   }
   const double mb = static_cast<double>(mib) * 1048576.0 / 1e6;
-  Stats raw_put, raw_read, ingest, cat;
+  Stats raw_put, store_put, raw_read, store_read, ingest, cat;
   long client_rss_kib = 0;
   for (int r = 0; r < runs; ++r) {
-    // Baseline: one store, the same chunks.
+    // Baselines: one store, the same chunks.
     {
       const std::string sdir = dir + "/raw-" + std::to_string(r);
       auto opened = Store::open(sdir);
@@ -148,23 +154,51 @@ int main(int argc, char** argv) {
         (void)store->raw_put_chunk(k, chunk);
       }
       raw_put.v.push_back(mb / seconds_since(t0));
-      // Read-and-verify needs keys that are the chunks' hashes: re-key them.
+      // Read-and-verify needs keys that are the chunks' hashes: re-key them
+      // (the store's own put, timed into a second store first).
+      std::vector<Sha256> real;
       in.clear();
       in.seekg(0);
-      std::vector<Sha256> real;
       while (in.read(reinterpret_cast<char*>(chunk.data()),
-                     static_cast<std::streamsize>(chunk.size()))) {
+                     static_cast<std::streamsize>(chunk.size())))
         real.push_back(sha256(chunk.data(), chunk.size()));
-        (void)store->raw_put_chunk(real.back(), chunk);
+      {
+        auto second = std::move(Store::open(dir + "/store-" + std::to_string(r)).value());
+        in.clear();
+        in.seekg(0);
+        settle();
+        auto t = clock_type::now();
+        while (in.read(reinterpret_cast<char*>(chunk.data()),
+                       static_cast<std::streamsize>(chunk.size())))
+          (void)second->put_chunk(sha256(chunk.data(), chunk.size()), chunk.data(), chunk.size());
+        (void)second->commit_chunks();
+        store_put.v.push_back(mb / seconds_since(t));
       }
+      in.clear();
+      in.seekg(0);
+      for (const auto& k : real) {
+        in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
+        (void)store->raw_put_chunk(k, chunk);
+      }
+      store->wait_until_idle();
       settle();
       auto t1 = clock_type::now();
       size_t ok = 0;
       for (const auto& k : real)
-        ok += store->get_chunk(k).ok() ? 1 : 0;
+        (void)store->raw_read_chunk(
+            k, [&](const uint8_t* p, size_t n) { ok += sha256(p, n) == k ? 1 : 0; });
       raw_read.v.push_back(mb / seconds_since(t1));
       if (ok != real.size())
         std::cerr << "raw read-and-verify failed for " << real.size() - ok << " chunks\n";
+      store->wait_until_idle();
+      settle();
+      auto t2 = clock_type::now();
+      ok = 0;
+      for (const auto& k : real)
+        ok += store->read_chunk(k, [](const uint8_t*, size_t) {}).ok() ? 1 : 0;
+      store_read.v.push_back(mb / seconds_since(t2));
+      if (ok != real.size())
+        std::cerr << "store read failed for " << real.size() - ok << " chunks\n";
     }
     // The real path: a 4-satellite cluster, R=2.
     const std::string cdir = dir + "/cluster-" + std::to_string(r);
@@ -195,11 +229,15 @@ int main(int argc, char** argv) {
       {"replicas", 2},
       {"chunk_bytes", 1 << 20},
       {"raw_put_mb_s", raw_put.json()},
+      {"store_put_mb_s", store_put.json()},
       {"ingest_mb_s", ingest.json()},
       {"ingest_over_raw_put", ingest.median() / raw_put.median()},
+      {"ingest_over_store_put", ingest.median() / store_put.median()},
       {"raw_read_verify_mb_s", raw_read.json()},
+      {"store_read_mb_s", store_read.json()},
       {"cat_mb_s", cat.json()},
       {"cat_over_raw_read", cat.median() / raw_read.median()},
+      {"cat_over_store_read", cat.median() / store_read.median()},
       {"ingest_client_peak_rss_mib", static_cast<double>(client_rss_kib) / 1024.0},
   };
   std::cout << out.dump(2) << std::endl;

@@ -52,7 +52,15 @@ public:
   // -- chunks --
   /// Stores `data` under `key`; true if written, false if a valid copy was
   /// already held. Errc::corrupt if sha256(data) != key (nothing written).
+  /// Readable at once; durable (survives a crash of the process) only after
+  /// the next commit_chunks() or put_manifest(), or a clean close.
   Result<bool> put_chunk(const Sha256& key, const uint8_t* data, size_t size);
+  /// Makes every chunk put so far durable (flushes them to their files).
+  Status commit_chunks();
+  /// Returns once RocksDB has no flush or compaction running or pending
+  /// (benchmarks: so that a timed phase does not share the CPU with the
+  /// background work of the one before).
+  void wait_until_idle();
   /// The chunk's bytes, verified. Errc::not_found or Errc::corrupt.
   Result<std::vector<uint8_t>> get_chunk(const Sha256& key);
   /// Calls `use` with the chunk's bytes, verified, where RocksDB read them
@@ -67,9 +75,14 @@ public:
   Result<std::vector<ChunkInfo>> list_chunks();
   /// Test and repair hooks: the stored bytes, unchecked; overwrite them.
   Result<std::vector<uint8_t>> raw_chunk(const Sha256& key);
+  /// A plain RocksDB read with RocksDB's default options (its own checksums
+  /// verified, the SHA-256 not): bench/data_bench's baseline.
+  Status raw_read_chunk(const Sha256& key, const std::function<void(const uint8_t*, size_t)>& use);
   Status raw_put_chunk(const Sha256& key, const std::vector<uint8_t>& bytes);
 
   // -- dataset manifests --
+  /// Commits the chunks put so far (commit_chunks), then stores the
+  /// manifest durably: a manifest is never durable before its chunks here.
   Status put_manifest(const msg::DatasetManifest& manifest);
   Result<msg::DatasetManifest> get_manifest(const std::string& name);
   Result<std::vector<msg::DatasetManifest>> list_manifests();
