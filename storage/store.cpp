@@ -168,6 +168,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& dir) {
   chunk_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(filtered));
   rocksdb::ColumnFamilyOptions index_options;
   index_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(filtered));
+  // Flushed with the chunks (atomic_flush): as many memtables, or its
+  // writes stop while a chunk memtable waits for the disk.
+  index_options.max_write_buffer_number = chunk_options.max_write_buffer_number;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, small_options},
       {"chunks", chunk_options},
