@@ -8,7 +8,12 @@
 // the parameter server's update), and the bytes moved per step.
 //
 //   build/bin/train_bench [--model small] [--micro-batch 8] [--steps 12]
-//       [--warmup 3] [--runs 3] [--data FILE] [--no-torch]
+//       [--warmup 3] [--runs 3] [--data FILE] [--no-torch] [--colocated]
+//
+// --colocated also runs, in each round, two independent 1-satellite jobs at
+// the same time (two constellations of one satellite each, no traffic
+// between them): how much two training processes slow each other down on
+// this host with no exchange at all, the ceiling for 2-satellite scaling here.
 //
 // Throughput counts the steps after `warmup` (first-touch allocations and
 // oneDNN primitive creation are excluded on both sides), and one untimed job
@@ -24,7 +29,9 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -38,7 +45,7 @@ struct Options {
   std::string model = "small", data, binary = ORBITRAIN_BINARY;
   std::string python = "/usr/bin/python3", script = ORBITRAIN_SOURCE_DIR "/bench/ddp_torch.py";
   int micro_batch = 8, steps = 12, warmup = 3, runs = 3;
-  bool torch = true;
+  bool torch = true, colocated = false;
 };
 
 // Runs a command; its stdout lines, or an error naming the command.
@@ -78,13 +85,15 @@ struct Cluster {
   std::unique_ptr<LocalCluster> cluster;
 };
 
-Cluster start_cluster(const Options& o, const std::string& dir, int n) {
+Cluster start_cluster(const Options& o, const std::string& dir, int n,
+                      const std::string& tag = "") {
   Cluster c;
-  c.config = dir + "/c" + std::to_string(n) + ".toml";
+  const std::string name = std::to_string(n) + tag;
+  c.config = dir + "/c" + name + ".toml";
   // Every satellite holds the whole dataset (replicas = n): the benchmark
   // is about training traffic, not data placement.
-  write_loopback_constellation(c.config, {"bench-" + std::to_string(n), n, "sat-1", "sat-1",
-                                          dir + "/data" + std::to_string(n), n});
+  write_loopback_constellation(c.config,
+                               {"bench-" + name, n, "sat-1", "sat-1", dir + "/data" + name, n});
   c.cluster = std::make_unique<LocalCluster>(o.binary, c.config, load_constellation(c.config));
   c.cluster->start(60s);
   run({o.binary, "ingest", "--config", c.config, o.data, "--dataset", "bench"});
@@ -96,8 +105,9 @@ struct OurRun {
   double bytes_per_step = 0;
 };
 
-OurRun train(const Options& o, const Cluster& c, int n, const std::string& dir) {
-  const std::string metrics = dir + "/metrics.jsonl";
+OurRun train(const Options& o, const Cluster& c, int n, const std::string& dir,
+             const std::string& tag = "") {
+  const std::string metrics = dir + "/metrics" + tag + ".jsonl";
   run({o.binary,
        "train",
        "--config",
@@ -214,6 +224,8 @@ int main(int argc, char** argv) {
       o.data = next();
     else if (a == "--no-torch")
       o.torch = false;
+    else if (a == "--colocated")
+      o.colocated = true;
     else {
       std::cerr << "unknown option " << a << "\n";
       return 2;
@@ -237,10 +249,36 @@ int main(int argc, char** argv) {
     // its first touches of memory, oneDNN's kernels and the store's cache
     // (the runs after it did not; PyTorch's processes each start fresh and
     // pay theirs in their own warm-up steps).
+    std::optional<Cluster> other; // the second 1-satellite constellation
+    if (o.colocated)
+      other = start_cluster(o, dir.string(), 1, "b");
     (void)train(o, one, 1, dir.string());
     (void)train(o, two, 2, dir.string());
+    if (other)
+      (void)train(o, *other, 1, dir.string(), "b");
+    // Two independent 1-satellite jobs at once; their summed tokens/s.
+    auto side_by_side = [&] {
+      OurRun a, b;
+      std::exception_ptr failed;
+      std::thread t([&] {
+        try {
+          b = train(o, *other, 1, dir.string(), "b");
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      });
+      try {
+        a = train(o, one, 1, dir.string(), "a");
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      t.join();
+      if (failed)
+        std::rethrow_exception(failed);
+      return a.tokens_per_s + b.tokens_per_s;
+    };
     std::vector<double> ours1, ours2, theirs1, theirs2, ratio, eff, their_eff, exchange, update,
-        compute, step, bytes, allreduce, step1, compute1, exchange1;
+        compute, step, bytes, allreduce, step1, compute1, exchange1, pair, pair_eff;
     for (int r = 0; r < o.runs; ++r) {
       const auto a = train(o, one, 1, dir.string());
       const auto b = train(o, two, 2, dir.string());
@@ -255,6 +293,10 @@ int main(int argc, char** argv) {
       compute.push_back(b.compute_ms);
       step.push_back(b.step_ms);
       bytes.push_back(b.bytes_per_step);
+      if (other) {
+        pair.push_back(side_by_side());
+        pair_eff.push_back(pair.back() / (2 * a.tokens_per_s));
+      }
       if (o.torch) {
         const auto t1 = torch_run(o, 1), t2 = torch_run(o, 2);
         theirs1.push_back(t1["tokens_per_s"].get<double>());
@@ -282,6 +324,10 @@ int main(int argc, char** argv) {
                 {"orbitrain_exchange_ms_per_step", summary(exchange)},
                 {"orbitrain_ps_update_ms", summary(update)},
                 {"orbitrain_bytes_per_step", summary(bytes)}};
+    if (other) {
+      out["orbitrain_two_independent_1_tokens_per_s"] = summary(pair);
+      out["orbitrain_two_independent_efficiency"] = summary(pair_eff);
+    }
     if (o.torch) {
       out["pytorch_ddp_1_tokens_per_s"] = summary(theirs1);
       out["pytorch_ddp_2_tokens_per_s"] = summary(theirs2);

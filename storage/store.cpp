@@ -111,6 +111,18 @@ Error db_error(const rocksdb::Status& s, const std::string& what) {
   return make_error(Errc::storage_error, what + ": " + s.ToString());
 }
 
+// A chunk's stored bytes, pinned where RocksDB read them; not_found or
+// storage_error.
+Status get_stored(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* chunks,
+                  const rocksdb::ReadOptions& r, const Sha256& key, rocksdb::PinnableSlice& value) {
+  auto s = db.Get(r, chunks, key_of(key), &value);
+  if (s.IsNotFound())
+    return make_error(Errc::not_found, "chunk " + short_hex(key) + " is not held here");
+  if (!s.ok())
+    return db_error(s, "cannot read chunk " + short_hex(key));
+  return Ok{};
+}
+
 } // namespace
 
 struct Store::Impl {
@@ -252,23 +264,18 @@ Status Store::commit_chunks() {
 Status Store::raw_read_chunk(const Sha256& key,
                              const std::function<void(const uint8_t*, size_t)>& use) {
   rocksdb::PinnableSlice value;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->chunks, key_of(key), &value);
-  if (s.IsNotFound())
-    return make_error(Errc::not_found, "chunk " + short_hex(key) + " is not held here");
-  if (!s.ok())
-    return db_error(s, "cannot read chunk " + short_hex(key));
+  if (auto st = get_stored(*impl_->db, impl_->chunks, rocksdb::ReadOptions(), key, value); !st)
+    return st;
   use(reinterpret_cast<const uint8_t*>(value.data()), value.size());
   return Ok{};
 }
 
 Result<std::vector<uint8_t>> Store::raw_chunk(const Sha256& key) {
-  rocksdb::PinnableSlice value;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->chunks, key_of(key), &value);
-  if (s.IsNotFound())
-    return make_error(Errc::not_found, "chunk " + short_hex(key) + " is not held here");
-  if (!s.ok())
-    return db_error(s, "cannot read chunk " + short_hex(key));
-  return std::vector<uint8_t>(value.data(), value.data() + value.size());
+  std::vector<uint8_t> out;
+  auto st = raw_read_chunk(key, [&](const uint8_t* p, size_t n) { out.assign(p, p + n); });
+  if (!st)
+    return st.error();
+  return out;
 }
 
 Result<std::vector<uint8_t>> Store::get_chunk(const Sha256& key) {
@@ -288,11 +295,8 @@ Status Store::read_chunk(const Sha256& key,
   // CRC in software, at about the cost of the SHA-256 itself.
   rocksdb::ReadOptions r;
   r.verify_checksums = false;
-  auto s = impl_->db->Get(r, impl_->chunks, key_of(key), &value);
-  if (s.IsNotFound())
-    return make_error(Errc::not_found, "chunk " + short_hex(key) + " is not held here");
-  if (!s.ok())
-    return db_error(s, "cannot read chunk " + short_hex(key));
+  if (auto st = get_stored(*impl_->db, impl_->chunks, r, key, value); !st)
+    return st;
   const auto* bytes = reinterpret_cast<const uint8_t*>(value.data());
   if (sha256(bytes, value.size()) != key)
     return make_error(Errc::corrupt, "chunk " + short_hex(key) + " in " + dir_ +

@@ -12,25 +12,41 @@
 #include <csignal>
 #include <gtest/gtest.h>
 #include <string>
+#include <vector>
 
 using namespace orbitrain;
 using namespace std::chrono_literals;
+
+namespace {
+
+// Runs the writer with `args` until it has reported `commits` commits, then
+// SIGKILLs it; the number in its last "committed N" line (0 if it stalled,
+// which fails the test).
+uint64_t kill_after_commits(const std::vector<std::string>& args, int commits) {
+  auto writer = Child::spawn(args);
+  uint64_t last = 0;
+  for (int i = 0; i < commits; ++i) {
+    auto line = writer.wait_for_line("committed ", 60s);
+    EXPECT_TRUE(line) << "writer stalled";
+    if (!line)
+      break;
+    last = std::stoull(line->substr(10));
+  }
+  writer.signal(SIGKILL);
+  EXPECT_TRUE(writer.wait_for(10s));
+  return last;
+}
+
+} // namespace
 
 TEST(CheckpointCrash, KilledWriterLeavesAWholeCheckpoint) {
   char t[] = "/tmp/orbitrain-ckpt-XXXXXX";
   std::string dir = ::mkdtemp(t);
   for (int round = 0; round < 3; ++round) {
-    auto writer = Child::spawn({CHECKPOINT_WRITER, dir});
     // Let it commit a few, then kill it at a moment that depends on the round
     // (right after a commit line, or while the next write is under way).
-    uint64_t last = 0;
-    for (int i = 0; i < 2 + round; ++i) {
-      auto line = writer.wait_for_line("committed ", 60s);
-      ASSERT_TRUE(line) << "writer stalled";
-      last = std::stoull(line->substr(10));
-    }
-    writer.signal(SIGKILL);
-    ASSERT_TRUE(writer.wait_for(10s));
+    const uint64_t last = kill_after_commits({CHECKPOINT_WRITER, dir}, 2 + round);
+    ASSERT_GT(last, 0u);
     auto store = Store::open(dir);
     ASSERT_TRUE(store.ok()) << store.error().message;
     auto c = (*store)->latest_checkpoint("crash");
@@ -50,15 +66,8 @@ TEST(ChunkCrash, KilledWriterKeepsCommittedChunksAndNoHalfChunk) {
   char t[] = "/tmp/orbitrain-chunks-XXXXXX";
   std::string dir = ::mkdtemp(t);
   for (int round = 0; round < 3; ++round) {
-    auto writer = Child::spawn({CHECKPOINT_WRITER, dir, "chunks"});
-    uint64_t last = 0;
-    for (int i = 0; i < 2 + round; ++i) {
-      auto line = writer.wait_for_line("committed ", 60s);
-      ASSERT_TRUE(line) << "writer stalled";
-      last = std::stoull(line->substr(10));
-    }
-    writer.signal(SIGKILL);
-    ASSERT_TRUE(writer.wait_for(10s));
+    const uint64_t last = kill_after_commits({CHECKPOINT_WRITER, dir, "chunks"}, 2 + round);
+    ASSERT_GT(last, 0u);
     auto store = Store::open(dir);
     ASSERT_TRUE(store.ok()) << store.error().message;
     auto m = (*store)->get_manifest("crash");
