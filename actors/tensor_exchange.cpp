@@ -120,11 +120,26 @@ void OrderedSum::offer(float* sum, uint64_t task, uint32_t mb, uint32_t index, u
       broken_ = true; // micro-batches cut into different frames
       return;
     }
-    if (k == 0)
-      std::memcpy(sum + p.offset, p.data, p.floats * sizeof(float));
-    else
+    if (k > 0) {
       compute::accumulate_gradients(sum + p.offset, p.data, p.floats);
-    ++applied_[index];
+      ++applied_[index];
+      continue;
+    }
+    // Micro-batch 0 waits for 1, and the two are summed in one pass.
+    if (m_ == 1) {
+      std::memcpy(sum + p.offset, p.data, p.floats * sizeof(float));
+      ++applied_[index];
+      continue;
+    }
+    const Piece& second = pieces_[1][index];
+    if (!second.present)
+      break;
+    if (second.offset != p.offset || second.floats != p.floats) {
+      broken_ = true;
+      return;
+    }
+    compute::add_gradients(sum + p.offset, p.data, second.data, p.floats);
+    applied_[index] = 2;
   }
   if (before < m_ && applied_[index] == m_)
     ++finished_;

@@ -85,10 +85,10 @@ private:
 };
 
 /// A sync step's gradient sum, built frame by frame while the frames
-/// arrive instead of after the last result: each frame range is copied from
-/// micro-batch 0 and then added from 1, 2, ... in that order (the order
-/// train-local sums in), as soon as the frames before it in that order are
-/// in. Only the first task seen for each micro-batch is summed; when the
+/// arrive instead of after the last result: each frame range is micro-batch
+/// 0 plus 1 (one pass, once both are in), then plus 2, 3, ... in that order
+/// (the order train-local sums in), as soon as the frames before it in that
+/// order are in. Only the first task seen for each micro-batch is summed; when the
 /// results finally accepted are of other tasks (a task re-assigned, failed,
 /// or computed on other parameters), complete() says no and the caller sums
 /// the accepted frames itself. Frame data must stay valid until reset() or

@@ -60,6 +60,11 @@ void accumulate_gradients(float* sum, const float* g, size_t n) {
     sum[i] += g[i];
 }
 
+void add_gradients(float* out, const float* a, const float* b, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    out[i] = a[i] + b[i];
+}
+
 StepReport train(Gpt& model, const Split& split, const TrainOptions& opts,
                  const std::function<void(const StepReport&)>& report) {
   const int B = opts.batch, T = model.config().block_size;

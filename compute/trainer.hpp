@@ -65,6 +65,10 @@ struct StepReport {
 // gets bit-identical results.
 void accumulate_gradients(float* sum, const float* g, size_t n);
 
+// out (n) = a + b, element by element: the same floats as copying a into out
+// and then accumulate_gradients(out, b, n), in one pass instead of two.
+void add_gradients(float* out, const float* a, const float* b, size_t n);
+
 // Trains model on split.train for opts.steps steps; evaluates on split.val
 // every eval_every steps and after the last one. report is called after
 // every step. Returns the last report.

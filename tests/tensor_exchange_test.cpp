@@ -46,23 +46,32 @@ void offer(OrderedSum& s, std::vector<float>& sum, const std::vector<std::vector
 }
 
 TEST(OrderedSum, AnyArrivalOrderGivesTheMicroBatchOrderSum) {
-  const std::vector<std::vector<float>> mbs = {gradient(1), gradient(2), gradient(3)};
-  const auto want = ordered_sum(mbs);
-  // Every micro-batch's frames arrive last-frame-first (as backward sends
-  // them), interleaved across micro-batches in a shuffled order.
-  std::vector<Arrival> arrivals;
-  for (uint32_t k = 0; k < 3; ++k)
-    for (uint32_t f = kFrames; f-- > 0;)
-      arrivals.push_back({100 + k, k, f});
-  for (uint32_t seed = 0; seed < 20; ++seed) {
-    std::shuffle(arrivals.begin(), arrivals.end(), std::mt19937(seed));
-    OrderedSum s;
-    s.reset(3);
-    std::vector<float> sum(kFloats, 7.f); // stale contents must not matter
-    for (const auto& a : arrivals)
-      offer(s, sum, mbs, a);
-    ASSERT_TRUE(s.complete({100, 101, 102}));
-    ASSERT_EQ(0, std::memcmp(sum.data(), want.data(), kFloats * sizeof(float))) << seed;
+  // One micro-batch (copied), two (summed in one pass), three (then added).
+  for (uint32_t m = 1; m <= 3; ++m) {
+    std::vector<std::vector<float>> mbs;
+    std::vector<uint64_t> tasks;
+    for (uint32_t k = 0; k < m; ++k) {
+      mbs.push_back(gradient(k + 1));
+      tasks.push_back(100 + k);
+    }
+    const auto want = ordered_sum(mbs);
+    // Every micro-batch's frames arrive last-frame-first (as backward sends
+    // them), interleaved across micro-batches in a shuffled order.
+    std::vector<Arrival> arrivals;
+    for (uint32_t k = 0; k < m; ++k)
+      for (uint32_t f = kFrames; f-- > 0;)
+        arrivals.push_back({100 + k, k, f});
+    for (uint32_t seed = 0; seed < 20; ++seed) {
+      std::shuffle(arrivals.begin(), arrivals.end(), std::mt19937(seed));
+      OrderedSum s;
+      s.reset(m);
+      std::vector<float> sum(kFloats, 7.f); // stale contents must not matter
+      for (const auto& a : arrivals)
+        offer(s, sum, mbs, a);
+      ASSERT_TRUE(s.complete(tasks)) << m;
+      ASSERT_EQ(0, std::memcmp(sum.data(), want.data(), kFloats * sizeof(float)))
+          << m << " micro-batches, seed " << seed;
+    }
   }
 }
 
