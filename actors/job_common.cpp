@@ -22,6 +22,14 @@ std::string me(caf::event_based_actor* self) {
   return node_context(self->home_system()).node_id;
 }
 
+std::vector<std::string> other_satellites(caf::event_based_actor* self, const msg::JobSpec& spec) {
+  std::vector<std::string> out;
+  for (const auto& s : spec.satellites)
+    if (s.id != me(self))
+      out.push_back(s.id);
+  return out;
+}
+
 namespace {
 
 const msg::SatelliteAddress* address_of(const msg::JobSpec& spec, const std::string& id) {

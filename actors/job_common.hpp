@@ -31,6 +31,9 @@ const orbit::SystemWallClock& wall_clock();
 /// This node's satellite id.
 std::string me(caf::event_based_actor* self);
 
+/// The job's satellites other than this node's, in the spec's order.
+std::vector<std::string> other_satellites(caf::event_based_actor* self, const msg::JobSpec& spec);
+
 /// Connects `self`'s node to each satellite in `ids` (direct BASP
 /// connections: handles to actors there are then usable) and, when `spawn`
 /// is not empty, spawns an actor of that type on each. Calls `done` once with

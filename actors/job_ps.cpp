@@ -384,10 +384,7 @@ caf::behavior job_ps_actor(caf::event_based_actor* self) {
         auto rp = self->make_response_promise<wire>();
         std::vector<std::string> peers = st->spec.workers;
         peers.push_back(st->spec.scheduler);
-        std::vector<std::string> others;
-        for (const auto& sat : st->spec.satellites)
-          if (sat.id != me(self))
-            others.push_back(sat.id);
+        const std::vector<std::string> others = other_satellites(self, st->spec);
         connect_all(
             self, st->spec, peers, "",
             [self, st, rp, reply, others](std::string err, std::vector<caf::actor>) mutable {

@@ -300,10 +300,7 @@ caf::behavior job_worker_actor(caf::event_based_actor* self) {
         auto rp = self->make_response_promise<wire>();
         // Connect to the scheduler's and the parameter server's satellites,
         // and spawn a store proxy on every other satellite for remote chunks.
-        std::vector<std::string> peers;
-        for (const auto& s : st->spec.satellites)
-          if (s.id != me(self))
-            peers.push_back(s.id);
+        const std::vector<std::string> peers = other_satellites(self, st->spec);
         connect_all(
             self, st->spec, {st->spec.scheduler, st->spec.parameter_server}, "",
             [self, st, rp, peers, spec_wire](std::string err, std::vector<caf::actor>) mutable {

@@ -110,36 +110,38 @@ void OrderedSum::offer(float* sum, uint64_t task, uint32_t mb, uint32_t index, u
   }
   pieces_[mb][index] = Piece{data, offset, floats, true};
   const Piece& first = pieces_[0][index];
+  // Micro-batches cut into different frames cannot be summed frame by frame.
+  auto cut_differs = [&](const Piece& p) {
+    return p.offset != first.offset || p.floats != first.floats;
+  };
   const uint32_t before = applied_[index];
   while (applied_[index] < m_) {
     const uint32_t k = applied_[index];
     const Piece& p = pieces_[k][index];
     if (!p.present)
       break;
-    if (p.offset != first.offset || p.floats != first.floats) {
-      broken_ = true; // micro-batches cut into different frames
-      return;
-    }
-    if (k > 0) {
-      compute::accumulate_gradients(sum + p.offset, p.data, p.floats);
-      ++applied_[index];
-      continue;
-    }
-    // Micro-batch 0 waits for 1, and the two are summed in one pass.
-    if (m_ == 1) {
-      std::memcpy(sum + p.offset, p.data, p.floats * sizeof(float));
-      ++applied_[index];
-      continue;
-    }
-    const Piece& second = pieces_[1][index];
-    if (!second.present)
-      break;
-    if (second.offset != p.offset || second.floats != p.floats) {
+    if (cut_differs(p)) {
       broken_ = true;
       return;
     }
-    compute::add_gradients(sum + p.offset, p.data, second.data, p.floats);
-    applied_[index] = 2;
+    if (k == 0 && m_ > 1) {
+      // Micro-batch 0 waits for 1, and the two are summed in one pass.
+      const Piece& second = pieces_[1][index];
+      if (!second.present)
+        break;
+      if (cut_differs(second)) {
+        broken_ = true;
+        return;
+      }
+      compute::add_gradients(sum + p.offset, p.data, second.data, p.floats);
+      applied_[index] = 2;
+      continue;
+    }
+    if (k == 0)
+      std::memcpy(sum + p.offset, p.data, p.floats * sizeof(float));
+    else
+      compute::accumulate_gradients(sum + p.offset, p.data, p.floats);
+    ++applied_[index];
   }
   if (before < m_ && applied_[index] == m_)
     ++finished_;
