@@ -2,6 +2,7 @@
 #include "actors/ground_data.hpp"
 
 #include "actors/wire_message.hpp"
+#include "core/byte_set.hpp"
 #include "storage/hash_ring.hpp"
 #include "storage/sha256.hpp"
 
@@ -94,26 +95,43 @@ public:
       : ground_(ground), stores_(stores), self_(ground.system()), timeout_(timeout),
         window_(std::max<size_t>(1, window)), per_actor_(per_actor) {}
 
-  void send(const std::string& sat, wire w, Done done) {
-    send_message(sat, caf::make_message(std::move(w)), [done = std::move(done)](Result<wire> r) {
-      done(r ? open_wire(*r) : Result<msg::Envelope>(r.error()));
-    });
+  /// Sends `w`; `done` gets the decoded reply. Returns a ticket for await().
+  uint64_t send(const std::string& sat, wire w, Done done) {
+    return send_message(sat, caf::make_message(std::move(w)),
+                        [done = std::move(done)](Result<wire> r) {
+                          done(r ? open_wire(*r) : Result<msg::Envelope>(r.error()));
+                        });
   }
 
   /// Sends `m` (holding one wire) and hands `done` the reply undecoded. One
   /// message sent to several actors shares its bytes until CAF serializes it.
-  void send_message(const std::string& sat, caf::message m, RawDone done) {
+  uint64_t send_message(const std::string& sat, caf::message m, RawDone done) {
     const auto& to = stores_.up.at(sat);
     const auto addr = to.address();
     while (pending_.size() >= window_ || (per_actor_ > 0 && outstanding_[addr] >= per_actor_))
       pop();
+    const uint64_t ticket = next_ticket_++;
     if (auto up = ground_.hold(sat, m.get_as<wire>(0).bytes.size(), timeout_); !up) {
       done(up.error());
-      return;
+      return ticket;
     }
     ++outstanding_[addr];
     pending_.push_back(
-        Pending{self_->request(to, timeout_, std::move(m)), std::move(done), addr, sat});
+        Pending{self_->request(to, timeout_, std::move(m)), std::move(done), addr, sat, ticket});
+    return ticket;
+  }
+
+  /// Waits for the reply to `ticket` alone and runs its `done`; requests
+  /// sent before it may still be in flight (a presence query need not wait
+  /// for the chunks sent ahead of it).
+  void await(uint64_t ticket) {
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [ticket](const Pending& p) { return p.ticket == ticket; });
+    if (it == pending_.end())
+      return; // answered already
+    Pending p = std::move(*it);
+    pending_.erase(it);
+    finish(std::move(p));
   }
 
   /// Sends and waits for this one reply (after all earlier ones).
@@ -145,11 +163,18 @@ private:
     RawDone done;
     caf::actor_addr to;
     std::string sat;
+    uint64_t ticket;
   };
 
   void pop() {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
+    finish(std::move(p));
+  }
+
+  // Receives the reply to `p` (only that one: other replies wait in the
+  // mailbox) and runs its `done`.
+  void finish(Pending p) {
     if (--outstanding_[p.to] == 0)
       outstanding_.erase(p.to);
     std::optional<Result<wire>> r;
@@ -173,6 +198,7 @@ private:
   size_t per_actor_;
   std::map<caf::actor_addr, size_t> outstanding_;
   std::deque<Pending> pending_;
+  uint64_t next_ticket_ = 0;
 };
 
 // The reply's body as T, or an error naming the satellite and what it said.
@@ -289,25 +315,6 @@ std::vector<msg::DatasetManifest> manifests_named(Pipeline& pipe, const Stores& 
   return out;
 }
 
-// The byte values a file uses: its tokenizer vocabulary.
-class Vocabulary {
-public:
-  void add(const uint8_t* p, size_t n) {
-    for (size_t i = 0; i < n; ++i)
-      seen_[p[i]] = 1;
-  }
-  std::vector<uint8_t> bytes() const {
-    std::vector<uint8_t> out;
-    for (size_t b = 0; b < seen_.size(); ++b)
-      if (seen_[b])
-        out.push_back(static_cast<uint8_t>(b));
-    return out;
-  }
-
-private:
-  std::array<uint8_t, 256> seen_{};
-};
-
 uint64_t now_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -374,7 +381,7 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
   manifest.chunk_size = static_cast<uint32_t>(o.chunk_size);
   manifest.replicas = replicas;
   Sha256Stream whole;
-  Vocabulary vocabulary;
+  ByteSet vocabulary; // the tokenizer vocabulary: the byte values the file uses
 
   // A dataset of this name already? Then the file's hash decides, before any
   // chunk goes up: same content, nothing is sent twice; other content is
@@ -457,23 +464,26 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
       for (const auto& owner : pieces[i].owners)
         asked[owner].push_back(i);
     std::set<std::pair<size_t, std::string>> present;
+    std::vector<uint64_t> queries;
     for (const auto& [owner, idx] : asked) {
       msg::ChunkQuery q;
       for (size_t i : idx)
         q.hashes.push_back(pieces[i].hash);
-      pipe.send(owner, ground_wire(std::move(q)),
-                [&, owner = owner, idx = idx](Result<msg::Envelope> r) {
-                  auto p = expect_body<msg::ChunkPresence>(std::move(r), owner);
-                  if (!p) {
-                    failure = p.error();
-                    return;
-                  }
-                  for (size_t k = 0; k < idx.size() && k < p->present.size(); ++k)
-                    if (p->present[k])
-                      present.insert({idx[k], owner});
-                });
+      queries.push_back(pipe.send(owner, ground_wire(std::move(q)),
+                                  [&, owner = owner, idx = idx](Result<msg::Envelope> r) {
+                                    auto p = expect_body<msg::ChunkPresence>(std::move(r), owner);
+                                    if (!p) {
+                                      failure = p.error();
+                                      return;
+                                    }
+                                    for (size_t k = 0; k < idx.size() && k < p->present.size(); ++k)
+                                      if (p->present[k])
+                                        present.insert({idx[k], owner});
+                                  }));
     }
-    pipe.drain();
+    // Only the answers: the previous batch's chunks stay in flight meanwhile.
+    for (uint64_t q : queries)
+      pipe.await(q);
     if (failure)
       break;
     for (size_t i = 0; i < pieces.size(); ++i) {
@@ -513,7 +523,7 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
                                          " (run it again to resume)");
   if (!hashed_first)
     manifest.sha256 = whole.finish();
-  manifest.vocabulary = vocabulary.bytes();
+  manifest.vocabulary = vocabulary.values();
   report.chunks = manifest.chunk_hashes.size();
   if (!report.was_complete)
     manifest.created_at_ms = now_ms();

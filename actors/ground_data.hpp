@@ -50,7 +50,7 @@ struct IngestOptions {
   unsigned min_replicas = 0; // 0: same as replicas
   bool overwrite = false;
   std::chrono::milliseconds timeout{10000};
-  unsigned window = 4; // chunks in flight (per replica)
+  unsigned window = 4; // chunks in flight to each satellite
 };
 
 struct IngestReport {

@@ -63,6 +63,10 @@ void add_ingest(CLI::App& app) {
   cmd->add_option("--min-replicas", o->min_replicas,
                   "Accept fewer copies when satellites are down (default: --replicas)");
   cmd->add_flag("--overwrite", o->overwrite, "Replace a dataset of the same name");
+  cmd->add_option("--window", o->window,
+                  "Chunks in flight to each satellite (raise it for long, fast links)")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
   cmd->callback([c, o, chunk] {
     auto constellation = load_or_fail(c->config);
     o->timeout = duration_or_fail(c->timeout, "--timeout");

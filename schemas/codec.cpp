@@ -2,6 +2,7 @@
 // Cap'n Proto classes of wire.capnp.
 #include "schemas/codec.hpp"
 
+#include "schemas/crc32c.hpp"
 #include "schemas/wire.capnp.h"
 
 #include <algorithm>
@@ -172,6 +173,8 @@ struct BodyWriter {
     o.setDataset(m.dataset);
     o.setIndex(m.index);
     o.setSha256(as_data(m.sha256.data(), m.sha256.size()));
+    const ByteView data = borrowed ? *borrowed : ByteView{m.data.data(), m.data.size()};
+    o.setCrc32c(crc32c(data.data, data.size));
     if (!borrowed)
       o.setData(as_data(m.data.data(), m.data.size()));
     else if (borrowed->size > 0 && borrowed->size % sizeof(capnp::word) == 0 &&
@@ -591,6 +594,10 @@ Body read_body(wire::Envelope::Body::Reader b, ByteView* borrow) {
     if (!r.hasData())
       fail(Errc::missing_field, "dataChunk.data is missing");
     auto d = r.getData();
+    if (crc32c(d.begin(), d.size()) != r.getCrc32c())
+      fail(Errc::corrupt, "dataChunk.data (chunk " + std::to_string(m.index) + " of '" + m.dataset +
+                              "', " + std::to_string(d.size()) +
+                              " bytes) fails its CRC32C: damaged on the way");
     if (borrow)
       *borrow = ByteView{d.begin(), d.size()};
     else

@@ -153,6 +153,10 @@ struct DataChunk {
   # SHA-256 of `data`, 32 bytes: the chunk's key in every store.
   data @3 :Data;
   # The chunk's bytes.
+  crc32c @4 :UInt32;
+  # CRC32C of `data`, written by the encoder and checked by the decoder: a
+  # chunk damaged on a link is refused on arrival (the key is checked again
+  # by SHA-256 on every read from a store).
 }
 
 enum DType {

@@ -50,11 +50,23 @@ public:
   const std::string& dir() const { return dir_; }
 
   // -- chunks --
+  /// How put_chunk() makes sure `key` names `data`.
+  enum class KeyCheck {
+    sha256, ///< hash the bytes; refuse them if they do not match
+    /// the caller vouches for the key: a chunk received from the station
+    /// or satellite that hashed it, its bytes checked on arrival against
+    /// the CRC32C its sender wrote (the codec does). The bytes are still
+    /// hashed on every read, so a copy stored under a wrong key is reported
+    /// as corrupt and never served.
+    vouched,
+  };
   /// Stores `data` under `key`; true if written, false if a valid copy was
-  /// already held. Errc::corrupt if sha256(data) != key (nothing written).
+  /// already held. Errc::corrupt if sha256(data) != key (nothing written;
+  /// not checked with KeyCheck::vouched).
   /// Readable at once; durable (survives a crash of the process) only after
   /// the next commit_chunks() or put_manifest(), or a clean close.
-  Result<bool> put_chunk(const Sha256& key, const uint8_t* data, size_t size);
+  Result<bool> put_chunk(const Sha256& key, const uint8_t* data, size_t size,
+                         KeyCheck check = KeyCheck::sha256);
   /// Makes every chunk put so far durable (flushes them to their files).
   Status commit_chunks();
   /// Returns once RocksDB has no flush or compaction running or pending

@@ -8,6 +8,7 @@
 #include "core/local_cluster.hpp"
 #include "core/process.hpp"
 #include "schemas/codec.hpp"
+#include "storage/sha256.hpp"
 #include "tests/test_support.hpp"
 
 #include <csignal>
@@ -169,6 +170,45 @@ TEST_F(Cluster3, MalformedMessageGetsErrorReplyAndNodeSurvives) {
     log += line + "\n";
   EXPECT_NE(log.find("malformed message for probe"), std::string::npos) << log;
   EXPECT_NE(log.find("unexpected loadReport message"), std::string::npos) << log;
+}
+
+TEST_F(Cluster3, ChunkDamagedOnTheWayIsRefusedAndNotStored) {
+  // A dataChunk whose bytes no longer match the CRC32C its sender wrote is
+  // answered with a "corrupt" error naming the chunk, nothing is stored, and
+  // the same chunk intact is then stored.
+  GroundStation ground(constellation_);
+  const auto& sat = constellation_.satellites[1];
+  auto store = ground.spawn_on(sat, "store", 5s);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  std::vector<uint8_t> data(100000);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<uint8_t>(i * 7 + i / 251);
+  msg::Envelope e;
+  e.sender = "ground";
+  e.body = msg::DataChunk{"d", 3, sha256(data.data(), data.size()), {}};
+  auto good = msg::encode_chunk(e, msg::ByteView{data.data(), data.size()});
+  ASSERT_TRUE(good.ok());
+  ASSERT_GT(good->size(), data.size());
+  auto damaged = *good;
+  const size_t at = damaged.size() - 5000; // inside the data, near its end
+  damaged.at(at) = static_cast<uint8_t>(damaged.at(at) ^ 0x04);
+  auto refused = ground.ask_raw(*store, damaged, 5s);
+  ASSERT_TRUE(refused.ok()) << refused.error().message;
+  const auto& err = std::get<msg::ErrorReply>(refused->body);
+  EXPECT_EQ(err.code, "corrupt");
+  EXPECT_NE(err.message.find("CRC32C"), std::string::npos) << err.message;
+  EXPECT_NE(err.message.find("chunk 3 of 'd'"), std::string::npos) << err.message;
+  msg::ChunkQuery q;
+  q.hashes.push_back(std::get<msg::DataChunk>(e.body).sha256);
+  auto absent = ground.ask(*store, q, 5s);
+  ASSERT_TRUE(absent.ok());
+  EXPECT_EQ(std::get<msg::ChunkPresence>(absent->body).present, std::vector<bool>{false});
+  auto stored = ground.ask_raw(*store, *good, 5s);
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_TRUE(std::get<msg::ChunkAck>(stored->body).stored);
+  auto present = ground.ask(*store, q, 5s);
+  ASSERT_TRUE(present.ok());
+  EXPECT_EQ(std::get<msg::ChunkPresence>(present->body).present, std::vector<bool>{true});
 }
 
 TEST_F(Cluster3, UnknownActorTypeAndSecondNodeOnSamePort) {

@@ -155,6 +155,35 @@ TEST(Codec, BorrowingDecodeOfUnalignedInputCopiesTheChunk) {
   EXPECT_EQ(view.data, nullptr);
 }
 
+TEST(Codec, ChunkDamagedOnTheWayIsRefused) {
+  // Owned and borrowed encodings carry the CRC32C of the bytes; a flipped
+  // byte of the data, anywhere, fails decoding with Errc::corrupt (and the
+  // chunk's index and dataset in the message), owned or borrowed.
+  const auto data = bytes_of(64 * 1024, 6);
+  DataChunk meta{"ds", 41, {}, {}};
+  auto owned = encode(envelope(DataChunk{"ds", 41, {}, data}));
+  auto borrowed = encode_chunk(envelope(meta), ByteView{data.data(), data.size()});
+  ASSERT_TRUE(borrowed.ok());
+  for (auto* bytes : {&owned, &*borrowed}) {
+    ASSERT_TRUE(decode(*bytes).ok());
+    // The data is the longest run of the message: find it and damage it.
+    auto at = std::search(bytes->begin(), bytes->end(), data.begin(), data.begin() + 64);
+    ASSERT_NE(at, bytes->end());
+    for (size_t offset : {size_t{0}, size_t{12345}, data.size() - 1}) {
+      auto damaged = *bytes;
+      damaged[static_cast<size_t>(at - bytes->begin()) + offset] ^= 0x10;
+      auto r = decode(damaged);
+      ASSERT_FALSE(r.ok()) << "byte " << offset;
+      EXPECT_EQ(r.error().code, Errc::corrupt);
+      EXPECT_NE(r.error().message.find("CRC32C"), std::string::npos) << r.error().message;
+      EXPECT_NE(r.error().message.find("chunk 41 of 'ds'"), std::string::npos) << r.error().message;
+      ByteView view;
+      EXPECT_FALSE(decode_borrowing(damaged.data(), damaged.size(), view).ok());
+      EXPECT_EQ(view.data, nullptr);
+    }
+  }
+}
+
 TEST(Codec, TaskMessagesRoundTrip) {
   TaskAssignment a{5, 2, 1, 4, "ds", {0, 65, 130}, 65};
   auto ab = std::get<TaskAssignment>(roundtrip(envelope(a)).body);

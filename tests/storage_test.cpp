@@ -94,6 +94,30 @@ TEST(Store, RefusesBytesThatDoNotMatchTheirKey) {
   EXPECT_FALSE(*store->has_chunk(k, false));
 }
 
+TEST(Store, VouchedKeyIsNotHashedOnPutButEveryReadChecksIt) {
+  // KeyCheck::vouched stores what it is given (the sender hashed it, the
+  // codec checked its CRC32C); bytes that do not match the key are then
+  // reported as corrupt by every read and never handed out.
+  TempDir dir;
+  auto store = open_store(dir.path);
+  auto a = bytes(3000, 5);
+  auto b = bytes(3000, 6);
+  ASSERT_TRUE(*store->put_chunk(key(a), a.data(), a.size(), Store::KeyCheck::vouched));
+  EXPECT_EQ(*store->get_chunk(key(a)), a);
+  const auto wrong = key(b);
+  ASSERT_TRUE(*store->put_chunk(wrong, a.data(), a.size(), Store::KeyCheck::vouched));
+  auto got = store->get_chunk(wrong);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, Errc::corrupt);
+  bool called = false;
+  EXPECT_FALSE(store->read_chunk(wrong, [&](const uint8_t*, size_t) { called = true; }).ok());
+  EXPECT_FALSE(called);
+  // The default check refuses the same put outright.
+  auto refused = store->put_chunk(key(b), a.data(), a.size());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::corrupt);
+}
+
 TEST(Store, CorruptionDetectedOnEveryRead) {
   TempDir dir;
   auto store = open_store(dir.path);
