@@ -108,7 +108,11 @@ public:
   uint64_t send_message(const std::string& sat, caf::message m, RawDone done) {
     const auto& to = stores_.up.at(sat);
     const auto addr = to.address();
-    while (pending_.size() >= window_ || (per_actor_ > 0 && outstanding_[addr] >= per_actor_))
+    // A full actor waits for its own oldest request, not for the oldest of
+    // all: one slow satellite does not hold back the others.
+    while (per_actor_ > 0 && outstanding_[addr] >= per_actor_)
+      await_oldest_to(addr);
+    while (pending_.size() >= window_)
       pop();
     const uint64_t ticket = next_ticket_++;
     if (auto up = ground_.hold(sat, m.get_as<wire>(0).bytes.size(), timeout_); !up) {
@@ -165,6 +169,14 @@ private:
     std::string sat;
     uint64_t ticket;
   };
+
+  void await_oldest_to(const caf::actor_addr& addr) {
+    auto it = std::find_if(pending_.begin(), pending_.end(),
+                           [&addr](const Pending& p) { return p.to == addr; });
+    Pending p = std::move(*it);
+    pending_.erase(it);
+    finish(std::move(p));
+  }
 
   void pop() {
     Pending p = std::move(pending_.front());

@@ -50,6 +50,12 @@ TEST(Crc32c, EveryLengthAndAlignmentAgreesWithThePortableCode) {
     for (size_t n = 0; n <= 300; ++n)
       ASSERT_EQ(crc32c(data.data() + offset, n), crc32c_portable(data.data() + offset, n))
           << n << " bytes at offset " << offset;
+  // Around the three-stream spans (3 x 256 and 3 x 8192 bytes).
+  const auto spans = random_bytes(3 * 8192 * 2 + 3 * 256 * 2 + 64, 15);
+  for (size_t n : {767, 768, 769, 1536, 1543, 24575, 24576, 24577, 25344, 25351, 49152 + 768 + 7})
+    for (size_t offset : {size_t{0}, size_t{5}})
+      ASSERT_EQ(crc32c(spans.data() + offset, n), crc32c_portable(spans.data() + offset, n))
+          << n << " bytes at offset " << offset;
   const auto big = random_bytes(size_t{1} << 20, 12);
   EXPECT_EQ(crc32c(big.data(), big.size()), crc32c_portable(big.data(), big.size()));
 }
