@@ -7,12 +7,14 @@
 #include "storage/sha256.hpp"
 
 #include <algorithm>
+#include <array>
 #include <caf/actor_system.hpp>
 #include <caf/all.hpp>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -254,9 +256,12 @@ Result<ReceivedChunk> expect_chunk(Result<wire> r, const std::string& sat, const
   return c;
 }
 
-// SHA-256 of a stream of received chunks, computed on a thread of its own,
-// so that cat checks each chunk and hashes the whole file at the same time.
-// At most `max_queued` chunks wait for it; add() blocks beyond that.
+// SHA-256 of a stream of byte ranges, computed on a thread of its own, so
+// that a command hashes the whole file while it does the rest: cat checks
+// each chunk meanwhile, ingest hashes and sends each chunk. A range added as
+// a ReceivedChunk is kept alive by it; one added with add_view() must stay
+// valid until wait_hashed() says it is done. At most `max_queued` ranges
+// wait; adding blocks beyond that.
 class BackgroundSha256 {
 public:
   explicit BackgroundSha256(size_t max_queued)
@@ -265,11 +270,16 @@ public:
   BackgroundSha256(const BackgroundSha256&) = delete;
   BackgroundSha256& operator=(const BackgroundSha256&) = delete;
 
-  void add(ReceivedChunk chunk) {
+  void add(ReceivedChunk chunk) { push(Item{chunk.bytes, std::move(chunk.message)}); }
+
+  /// Adds a range the caller keeps; returns how many ranges were added so
+  /// far, this one included (the number to wait for).
+  uint64_t add_view(msg::ByteView bytes) { return push(Item{bytes, std::nullopt}); }
+
+  /// Waits until the first `n` ranges added are hashed.
+  void wait_hashed(uint64_t n) {
     std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return queue_.size() < max_queued_; });
-    queue_.push_back(std::move(chunk));
-    changed_.notify_all();
+    changed_.wait(lock, [&] { return hashed_ >= n; });
   }
 
   /// The hash of everything added; waits for the thread to finish.
@@ -285,6 +295,19 @@ public:
   }
 
 private:
+  struct Item {
+    msg::ByteView bytes;
+    std::optional<wire> owner; // keeps `bytes` alive, if set
+  };
+
+  uint64_t push(Item item) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return queue_.size() < max_queued_; });
+    queue_.push_back(std::move(item));
+    changed_.notify_all();
+    return ++added_;
+  }
+
   void run() {
     Sha256Stream sha;
     for (;;) {
@@ -292,11 +315,15 @@ private:
       changed_.wait(lock, [&] { return !queue_.empty() || closed_; });
       if (queue_.empty())
         break;
-      ReceivedChunk chunk = std::move(queue_.front());
+      Item item = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
       changed_.notify_all();
-      sha.update(chunk.bytes.data, chunk.bytes.size);
+      sha.update(item.bytes.data, item.bytes.size);
+      lock.lock();
+      ++hashed_;
+      lock.unlock();
+      changed_.notify_all();
     }
     result_ = sha.finish();
   }
@@ -304,7 +331,8 @@ private:
   const size_t max_queued_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<ReceivedChunk> queue_;
+  std::deque<Item> queue_;
+  uint64_t added_ = 0, hashed_ = 0;
   bool closed_ = false;
   Sha256 result_{};
   std::thread thread_; // last: starts after the members it uses
@@ -429,16 +457,26 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
   // The chunks, a batch at a time: read, hash, ask the owners which copies
   // they hold, send the others. Each chunk is read into a slot of its own,
   // word-aligned, from which its message is encoded (one copy) and shared by
-  // its owners; the sends stay in flight while the next batch is read.
+  // its owners; the sends stay in flight while the next batch is read. The
+  // whole-file hash runs on a thread of its own, over one batch while the
+  // next is read into a second buffer.
   HashRing ring(stores.ids);
   auto eligible = [&](const std::string& id) { return stores.is_up(id); };
   const size_t slot = (o.chunk_size + 7) / 8 * 8;
   const size_t batch_chunks = std::clamp<size_t>((size_t{8} << 20) / o.chunk_size, 1, 256);
-  std::vector<uint64_t> batch(batch_chunks * slot / 8); // uint64_t: 8-byte aligned
-  auto* const batch_bytes = reinterpret_cast<uint8_t*>(batch.data());
+  std::array<std::vector<uint64_t>, 2> batches; // uint64_t: 8-byte aligned
+  std::array<uint64_t, 2> hashed_before_reuse{0, 0};
+  std::optional<BackgroundSha256> whole_file;
+  if (!hashed_first)
+    whole_file.emplace(2 * batch_chunks);
   uint64_t offset = 0;
   std::optional<Error> failure;
-  while (offset < report.bytes && !failure) {
+  for (size_t batch_number = 0; offset < report.bytes && !failure; ++batch_number) {
+    const size_t use = batch_number % 2;
+    if (whole_file) // its previous batch must be hashed before it is read over
+      whole_file->wait_hashed(hashed_before_reuse[use]);
+    batches[use].resize(batch_chunks * slot / 8);
+    auto* const batch_bytes = reinterpret_cast<uint8_t*>(batches[use].data());
     struct Piece {
       const uint8_t* data;
       size_t size;
@@ -457,8 +495,8 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
       p.data = at;
       p.size = n;
       p.hash = sha256(p.data, p.size);
-      if (!hashed_first) {
-        whole.update(p.data, p.size);
+      if (whole_file) {
+        hashed_before_reuse[use] = whole_file->add_view(msg::ByteView{p.data, p.size});
         vocabulary.add(p.data, p.size);
       }
       p.owners = ring.owners(p.hash, replicas, eligible);
@@ -533,8 +571,8 @@ Result<IngestReport> ingest(GroundStation& ground, const IngestOptions& o,
   if (failure)
     return make_error(failure->code, "ingest of " + o.file + " failed: " + failure->message +
                                          " (run it again to resume)");
-  if (!hashed_first)
-    manifest.sha256 = whole.finish();
+  if (whole_file)
+    manifest.sha256 = whole_file->finish();
   manifest.vocabulary = vocabulary.values();
   report.chunks = manifest.chunk_hashes.size();
   if (!report.was_complete)
