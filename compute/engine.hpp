@@ -81,17 +81,53 @@ public:
   // dx (n) = dout * gelu_erf'(x) (overwritten); may alias dout.
   void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
 
-  // bf16 mode: matmul operands lying inside [p, p+n) (the model's parameters)
-  // are rounded to bf16 once and reused until invalidate_stable(), which the
-  // owner calls whenever that memory may have changed (Gpt: every forward).
-  // "*p" must outlive the Engine or a later set_stable_region call.
+  // bf16 mode: matmul operands are rounded to bf16 before each matmul. Those
+  // lying inside a region the owner declares unchanging are rounded once and
+  // reused until invalidate_stable(), which the owner calls whenever that
+  // memory may have changed (Gpt: every forward):
+  // - set_stable_region: the model's parameters;
+  // - set_activation_region: the activations a forward writes and the
+  //   backward only reads (each operand is then rounded once per step,
+  //   not again for the weight gradients).
+  // The memory must outlive the Engine or a later call for the same region.
   void set_stable_region(const float* p, size_t n) {
-    stable_begin_ = p, stable_end_ = p + n;
+    params_ = {p, p + n};
+    invalidate_stable();
+  }
+  void set_activation_region(const float* p, size_t n) {
+    acts_ = {p, p + n};
+    // Roundings of memory no region covers any more are dropped.
+    for (auto it = stable_.begin(); it != stable_.end();)
+      if (params_.holds(it->first.first, it->first.second) ||
+          acts_.holds(it->first.first, it->first.second))
+        ++it;
+      else
+        it = stable_.erase(it);
     invalidate_stable();
   }
   void invalidate_stable() {
     for (auto& [ptr, e] : stable_)
       e.valid = false;
+  }
+  // bf16 mode: operands inside [p, p+n) are rounded once until release():
+  // for a gradient that two matmuls in a row read (the input gradient and
+  // the weight gradient of one layer). The caller must not write the memory
+  // in between. A later hold() releases the previous one.
+  void hold(const float* p, size_t n) {
+    release();
+    held_ = {p, p + n};
+  }
+  // false: every operand is rounded at every use, as if no region were
+  // declared (to check that reuse changes no result).
+  void set_bf16_reuse(bool on) {
+    reuse_ = on;
+    invalidate_stable();
+  }
+  void release() {
+    for (auto& [key, e] : stable_)
+      if (held_.holds(key.first, key.second))
+        e.valid = false;
+    held_ = {};
   }
 
   // Number of primitives created so far (to check that they are reused).
@@ -113,6 +149,10 @@ private:
     std::vector<uint16_t> data;
     bool valid = false;
   };
+  struct Region {
+    const float *begin = nullptr, *end = nullptr;
+    bool holds(const float* p, size_t n) const { return begin && p >= begin && p + n <= end; }
+  };
 
   Precision precision_;
   dnnl::engine eng_;
@@ -121,7 +161,8 @@ private:
   std::map<std::tuple<int64_t, int64_t, bool>, std::unique_ptr<LnPrims>> ln_;
   std::map<int64_t, std::unique_ptr<EltPrims>> elt_;
   std::vector<uint16_t> bf_a_, bf_b_;
-  const float *stable_begin_ = nullptr, *stable_end_ = nullptr;
+  Region params_, acts_, held_;
+  bool reuse_ = true;
   std::map<std::pair<const float*, size_t>, StableEntry> stable_;
   std::vector<float> ln_dw_, ln_db_;
   size_t created_ = 0;

@@ -238,6 +238,11 @@ void Gpt::ensure_activations(int B, int T) {
   dres_ = stake(BT * C), dtmp_ = stake(BT * C), dbig_ = stake(BT * 4 * C);
   dqkv_ = stake(BT * 3 * C), dq_ = stake(BT * C), dk_ = stake(BT * C), dv_ = stake(BT * C);
   dyh_ = stake(BT * C), datt_ = stake(att), dlogits_ = stake(BT * V);
+  // Everything after the residual stream is written by the forward and only
+  // read by the backward: the matmul operands among it are rounded to bf16
+  // once per step.
+  const float* first = res_.back() + BT * C;
+  engine_.set_activation_region(first, size_t(acts_.data() + acts_.size() - first));
   B_ = B, T_ = T;
 }
 
@@ -376,14 +381,19 @@ void Gpt::block_backward(int l, int B, int T) {
   Engine& e = engine_;
   // On entry dres_ (B,T,C) is the gradient of the block output; on exit, of its input.
   // MLP: dbig (B,T,4C) = dres . mlp.c_proj; d mlp.c_proj (C,4C) += dres^T . fchg
+  // (hold: each gradient read by two matmuls in a row is rounded to bf16 once)
+  e.hold(dres_, size_t(BT * C));
   e.matmul(dbig_, dres_, w.mproj_w, nullptr, {1, BT, 4 * C, C, false, false, false, false});
   e.matmul(g.mproj_w, dres_, a.fchg, nullptr, {1, C, 4 * C, BT, true, false, true, false});
+  e.release();
   if (g.mproj_b)
     bias_backward(g.mproj_b, dres_, BT, C);
   e.gelu_backward(dbig_, dbig_, a.fch, BT * 4 * C);
   // dtmp (B,T,C) = dfch . c_fc; d c_fc (4C,C) += dfch^T . ln2
+  e.hold(dbig_, size_t(BT * 4 * C));
   e.matmul(dtmp_, dbig_, w.fc_w, nullptr, {1, BT, C, 4 * C, false, false, false, false});
   e.matmul(g.fc_w, dbig_, a.ln2, nullptr, {1, 4 * C, C, BT, true, false, true, false});
+  e.release();
   if (g.fc_b)
     bias_backward(g.fc_b, dbig_, BT, 4 * C);
   // dres += ln_2 backward; dbig is free again and holds the LN input gradient
@@ -391,8 +401,10 @@ void Gpt::block_backward(int l, int B, int T) {
                        w.ln2_b, BT, C);
   accumulate(dres_, dbig_, BT * C);
   // Attention output projection: dtmp (B,T,C) = dres . attn.c_proj
+  e.hold(dres_, size_t(BT * C));
   e.matmul(dtmp_, dres_, w.aproj_w, nullptr, {1, BT, C, C, false, false, false, false});
   e.matmul(g.aproj_w, dres_, a.y, nullptr, {1, C, C, BT, true, false, true, false});
+  e.release();
   if (g.aproj_b)
     bias_backward(g.aproj_b, dres_, BT, C);
   // dyh (B,NH,T,hs)
@@ -412,8 +424,10 @@ void Gpt::block_backward(int l, int B, int T) {
     e.matmul(dv_ + h * hs, a.att + h * T + h, dyh_ + h * hs, nullptr,
              {BNH, Th, hs, Th, true, false, false, false, T, hs, hs, ss, sq, sq});
   } else {
+    e.hold(dyh_, size_t(BNH * T * hs));
     e.matmul(datt_, dyh_, a.v, nullptr, {BNH, T, T, hs, false, true, false, false});
     e.matmul(dv_, a.att, dyh_, nullptr, {BNH, T, hs, T, true, false, false, false});
+    e.release();
   }
   causal_softmax_backward(datt_, datt_, a.att, 1.f / std::sqrt(float(hs)), BNH, T);
   // dq = dpre k; dk = dpre^T q (B,NH,T,hs)
@@ -429,13 +443,17 @@ void Gpt::block_backward(int l, int B, int T) {
     e.matmul(dk_ + h * hs, datt_ + h * T + h, a.q + h * hs, nullptr,
              {BNH, Th, hs, Th, true, false, false, false, T, hs, hs, ss, sq, sq});
   } else {
+    e.hold(datt_, size_t(BNH * T * T));
     e.matmul(dq_, datt_, a.k, nullptr, {BNH, T, hs, T, false, false, false, false});
     e.matmul(dk_, datt_, a.q, nullptr, {BNH, T, hs, T, true, false, false, false});
+    e.release();
   }
   merge_heads3(dqkv_, dq_, dk_, dv_, B, T, NH, hs);
   // dtmp (B,T,C) = dqkv . c_attn; d c_attn (3C,C) += dqkv^T . ln1
+  e.hold(dqkv_, size_t(BT * 3 * C));
   e.matmul(dtmp_, dqkv_, w.attn_w, nullptr, {1, BT, C, 3 * C, false, false, false, false});
   e.matmul(g.attn_w, dqkv_, a.ln1, nullptr, {1, 3 * C, C, BT, true, false, true, false});
+  e.release();
   if (g.attn_b)
     bias_backward(g.attn_b, dqkv_, BT, 3 * C);
   e.layernorm_backward(dbig_, g.ln1_w, g.ln1_b, dtmp_, x, a.ln1_mean, a.ln1_var, w.ln1_w, w.ln1_b,
@@ -454,8 +472,10 @@ void Gpt::backward(const float* grad_out, float loss_scale) {
     // dlogits (B,T,V) = (probs - onehot) * loss_scale / BT
     crossentropy_backward(dlogits_, probs_, targets_.data(), loss_scale / float(BT), BT, V);
     // dtmp (B,T,C) = dlogits . wte; d wte (V,C) += dlogits^T . lnf
+    engine_.hold(dlogits_, size_t(BT * V));
     engine_.matmul(dtmp_, dlogits_, wte_, nullptr, {1, BT, C, V, false, false, false, false});
     engine_.matmul(dwte_, dlogits_, lnf_, nullptr, {1, V, C, BT, true, false, true, false});
+    engine_.release();
     engine_.layernorm_backward(dres_, dlnf_w_, dlnf_b_, dtmp_, res_[size_t(nl_)], lnf_mean_,
                                lnf_var_, lnf_w_, lnf_b_, BT, C);
     final_from(head_begin_); // wte's gradient (at the start) is only final at the end

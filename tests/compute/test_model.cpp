@@ -331,6 +331,40 @@ TEST(ModelTest, Bf16TracksF32) {
             fresh.forward(x.data(), nullptr, y.data(), B, T));
 }
 
+// bf16 roundings are reused (parameters and activations once per forward,
+// a gradient for the two matmuls that read it): the losses and gradients
+// must be bit-identical to rounding every operand at every use, over two
+// steps with the parameters changed in between.
+TEST(ModelTest, Bf16ReuseChangesNoResult) {
+  GptConfig c = GptConfig::builtin("baby");
+  c.vocab_size = 65;
+  c.n_layer = 2;
+  Gpt reused(c, StageRange::whole(), Precision::bf16),
+      plain(c, StageRange::whole(), Precision::bf16);
+  reused.init_weights(61);
+  plain.init_weights(61);
+  plain.engine().set_bf16_reuse(false);
+  const int B = 3, T = 32;
+  for (int step = 0; step < 2; ++step) {
+    auto x = randint(size_t(B * T), 65, 62 + step), y = randint(size_t(B * T), 65, 64 + step);
+    reused.zero_grad();
+    plain.zero_grad();
+    EXPECT_EQ(reused.forward(x.data(), nullptr, y.data(), B, T),
+              plain.forward(x.data(), nullptr, y.data(), B, T));
+    reused.backward(nullptr);
+    plain.backward(nullptr);
+    ASSERT_EQ(reused.grads().size(), plain.grads().size());
+    size_t differ = 0;
+    for (size_t i = 0; i < reused.grads().size(); ++i)
+      differ += reused.grads()[i] != plain.grads()[i] ? 1 : 0;
+    EXPECT_EQ(differ, 0u) << "step " << step;
+    for (size_t i = 0; i < reused.params().size(); ++i) {
+      reused.params()[i] -= 0.05f * reused.grads()[i];
+      plain.params()[i] -= 0.05f * plain.grads()[i];
+    }
+  }
+}
+
 } // namespace
 } // namespace orbitrain::compute
 
