@@ -19,6 +19,7 @@
 // oneDNN primitive creation are excluded on both sides), and one untimed job
 // runs on each constellation before the timed ones. The PyTorch side is
 // bench/ddp_torch.py, run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+// (or OPENBLAS_CORETYPE as tools/peer_openblas.sh picks it)
 // (OpenBLAS at its best on this CPU; see docs/performance.md).
 #include "core/local_cluster.hpp"
 #include "core/process.hpp"
@@ -164,28 +165,28 @@ OurRun train(const Options& o, const Cluster& c, int n, const std::string& dir,
   return r;
 }
 
+// The OPENBLAS_CORETYPE under which PyTorch runs at its best here (empty:
+// OpenBLAS's own detection), as tools/peer_openblas.sh decides.
+const std::string& peer_coretype() {
+  static const std::string core = [] {
+    auto out = run({"/bin/bash", ORBITRAIN_SOURCE_DIR "/tools/peer_openblas.sh"});
+    return out.empty() ? std::string() : out.front();
+  }();
+  return core;
+}
+
 json torch_run(const Options& o, int world) {
-  auto lines = run({"/usr/bin/env",
-                    "-u",
-                    "OPENBLAS_CORETYPE",
-                    "-u",
-                    "OPENBLAS_L2_SIZE",
-                    o.python,
-                    o.script,
-                    "--data",
-                    o.data,
-                    "--model",
-                    o.model,
-                    "--world",
-                    std::to_string(world),
-                    "--threads",
-                    "1",
-                    "--batch",
-                    std::to_string(o.micro_batch),
-                    "--steps",
-                    std::to_string(o.steps - o.warmup),
-                    "--warmup",
-                    std::to_string(o.warmup)});
+  std::vector<std::string> argv = {"/usr/bin/env", "-u", "OPENBLAS_CORETYPE", "-u",
+                                   "OPENBLAS_L2_SIZE"};
+  if (!peer_coretype().empty())
+    argv.push_back("OPENBLAS_CORETYPE=" + peer_coretype());
+  for (std::string a :
+       {o.python, o.script, std::string("--data"), o.data, std::string("--model"), o.model,
+        std::string("--world"), std::to_string(world), std::string("--threads"), std::string("1"),
+        std::string("--batch"), std::to_string(o.micro_batch), std::string("--steps"),
+        std::to_string(o.steps - o.warmup), std::string("--warmup"), std::to_string(o.warmup)})
+    argv.push_back(a);
+  auto lines = run(argv);
   for (auto it = lines.rbegin(); it != lines.rend(); ++it)
     if (!it->empty() && (*it)[0] == '{')
       return json::parse(*it);
