@@ -121,7 +121,10 @@ TEST_F(Data4, IngestKillCatRepairReingest) {
 }
 
 TEST_F(Data4, CorruptCopyIsNeverServedAndIsReplaced) {
-  ASSERT_EQ(cli(dir_, {"ingest", "--config", config_, file_, "--dataset", "d"}).exit(), "exit 0");
+  // (One chunk in flight per satellite: the narrowest pipeline.)
+  ASSERT_EQ(
+      cli(dir_, {"ingest", "--config", config_, file_, "--dataset", "d", "--window", "1"}).exit(),
+      "exit 0");
   // Stop sat-1, flip a byte of one of its chunks through the store, restart it.
   ASSERT_EQ(describe_wait_status(cluster_->find("sat-1")->process.stop(15s)), "exit 0");
   Sha256 victim{};
@@ -190,6 +193,11 @@ TEST_F(Data4, BadInputIsAClearError) {
   auto tiny =
       cli(dir_, {"ingest", "--config", config_, file_, "--dataset", "x", "--chunk-size", "100"});
   EXPECT_EQ(tiny.exit(), "exit 2");
+  auto window =
+      cli(dir_, {"ingest", "--config", config_, file_, "--dataset", "x", "--window", "0"});
+  EXPECT_NE(window.exit(), "exit 0");
+  EXPECT_NE(window.err.find("--window: Value 0 not in range 1 to 64"), std::string::npos)
+      << window.err;
 
   auto cat = cli(dir_, {"cat", "--config", config_, "--dataset", "unknown"});
   EXPECT_NE(cat.exit(), "exit 0");
