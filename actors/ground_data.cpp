@@ -133,11 +133,8 @@ public:
   void await(uint64_t ticket) {
     auto it = std::find_if(pending_.begin(), pending_.end(),
                            [ticket](const Pending& p) { return p.ticket == ticket; });
-    if (it == pending_.end())
-      return; // answered already
-    Pending p = std::move(*it);
-    pending_.erase(it);
-    finish(std::move(p));
+    if (it != pending_.end()) // else answered already
+      finish(it);
   }
 
   /// Sends and waits for this one reply (after all earlier ones).
@@ -173,22 +170,17 @@ private:
   };
 
   void await_oldest_to(const caf::actor_addr& addr) {
-    auto it = std::find_if(pending_.begin(), pending_.end(),
-                           [&addr](const Pending& p) { return p.to == addr; });
+    finish(std::find_if(pending_.begin(), pending_.end(),
+                        [&addr](const Pending& p) { return p.to == addr; }));
+  }
+
+  void pop() { finish(pending_.begin()); }
+
+  // Takes `it` out of the pending requests, receives its reply (only that
+  // one: other replies wait in the mailbox) and runs its `done`.
+  void finish(std::deque<Pending>::iterator it) {
     Pending p = std::move(*it);
     pending_.erase(it);
-    finish(std::move(p));
-  }
-
-  void pop() {
-    Pending p = std::move(pending_.front());
-    pending_.pop_front();
-    finish(std::move(p));
-  }
-
-  // Receives the reply to `p` (only that one: other replies wait in the
-  // mailbox) and runs its `done`.
-  void finish(Pending p) {
     if (--outstanding_[p.to] == 0)
       outstanding_.erase(p.to);
     std::optional<Result<wire>> r;
