@@ -85,7 +85,7 @@ uint16_t* Engine::to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n
 }
 
 const uint16_t* Engine::operand_bf16(std::vector<uint16_t>& scratch, const float* src, size_t n) {
-  if (reuse_ && (params_.holds(src, n) || acts_.holds(src, n) || held_.holds(src, n))) {
+  if (reuse_ && (declared(src, n) || held_.holds(src, n))) {
     StableEntry& e = stable_[{src, n}];
     if (!e.valid) {
       to_bf16(e.data, src, n);

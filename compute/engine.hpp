@@ -98,8 +98,7 @@ public:
     acts_ = {p, p + n};
     // Roundings of memory no region covers any more are dropped.
     for (auto it = stable_.begin(); it != stable_.end();)
-      if (params_.holds(it->first.first, it->first.second) ||
-          acts_.holds(it->first.first, it->first.second))
+      if (declared(it->first.first, it->first.second))
         ++it;
       else
         it = stable_.erase(it);
@@ -161,6 +160,8 @@ private:
   std::map<std::tuple<int64_t, int64_t, bool>, std::unique_ptr<LnPrims>> ln_;
   std::map<int64_t, std::unique_ptr<EltPrims>> elt_;
   std::vector<uint16_t> bf_a_, bf_b_;
+  // Inside the parameters or the activations (the regions set_*_region declares).
+  bool declared(const float* p, size_t n) const { return params_.holds(p, n) || acts_.holds(p, n); }
   Region params_, acts_, held_;
   bool reuse_ = true;
   std::map<std::pair<const float*, size_t>, StableEntry> stable_;
