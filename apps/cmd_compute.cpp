@@ -199,7 +199,7 @@ struct BenchArgs {
   std::string model = "small", precision = "f32";
   int threads = 2, batch = 8, steps = 10, warmup = 3, vocab = 65;
   double peak_gflops = 0;
-  bool json = false;
+  bool json = false, profile = false;
 };
 
 void run_bench(const BenchArgs& a) {
@@ -219,14 +219,19 @@ void run_bench(const BenchArgs& a) {
     y[i] = int32_t(rng.next_u64() % uint64_t(cfg.vocab_size));
   std::vector<double> times;
   float loss = 0;
+  cp::Engine& engine = model.engine();
   for (int i = 0; i < a.warmup + a.steps; ++i) {
+    if (i == a.warmup && a.profile)
+      engine.set_profiling(true);
     const auto t0 = std::chrono::steady_clock::now();
     model.zero_grad();
     loss = model.forward(x.data(), nullptr, y.data(), B, T);
     model.backward(nullptr);
-    const double norm = cp::grad_norm(model.grads().data(), model.grads().size());
-    adam.step(model.params().data(), model.grads().data(), 1e-4f, nullptr,
-              cp::clip_scale(norm, 1.0));
+    engine.timed("optimizer", [&] {
+      const double norm = cp::grad_norm(model.grads().data(), model.grads().size());
+      adam.step(model.params().data(), model.grads().data(), 1e-4f, nullptr,
+                cp::clip_scale(norm, 1.0));
+    });
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (i >= a.warmup)
       times.push_back(dt);
@@ -259,6 +264,21 @@ void run_bench(const BenchArgs& a) {
                       {"peak_rss_mib", peak_rss_mib()},
                       {"state_mib", state_mib},
                       {"final_loss", loss}};
+  // Per operation: milliseconds per step (mean over the timed steps).
+  std::vector<std::pair<double, std::string>> ops;
+  if (a.profile) {
+    double sum = 0, mean_step = 0;
+    for (double t : times)
+      mean_step += t / double(times.size());
+    for (const auto& [op, sec] : engine.op_seconds()) {
+      ops.emplace_back(1e3 * sec / double(times.size()), op);
+      sum += sec / double(times.size());
+    }
+    ops.emplace_back(1e3 * (mean_step - sum), "other");
+    std::sort(ops.rbegin(), ops.rend());
+    for (const auto& [ms, op] : ops)
+      j["profile_ms"][op] = ms;
+  }
   if (a.json) {
     std::cout << j.dump(2) << std::endl;
   } else {
@@ -267,6 +287,8 @@ void run_bench(const BenchArgs& a) {
                "(params+grads+adam+activations {:.1f} MiB)\n",
                a.model, a.precision, a.threads, B, T, tmin, tmed, tok_s, gflops,
                100 * gflops / peak, peak, peak_rss_mib(), state_mib);
+    for (const auto& [ms, op] : ops)
+      fmt::print("  {:>20} {:8.2f} ms/step\n", op, ms);
   }
 }
 
@@ -360,6 +382,8 @@ void add_compute_commands(CLI::App& app) {
     c->add_option("--peak-gflops", a->peak_gflops,
                   "Peak for MFU (default 270 per thread f32, 540 bf16)");
     c->add_flag("--json", a->json, "Print a JSON object");
+    c->add_flag("--profile", a->profile,
+                "Also time each kind of operation (ms per step; adds a clock read per call)");
     c->callback([a] { guarded("bench compute", [&] { run_bench(*a); }); });
   }
 }

@@ -3,6 +3,8 @@
 // data is copied except the bf16 rounding of matmul inputs in bf16 mode.
 #include "compute/engine.hpp"
 
+#include "compute/bf16.hpp"
+
 #include <cstring>
 #include <stdexcept>
 
@@ -73,25 +75,57 @@ uint16_t* Engine::to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n
   if (dst.size() < n)
     dst.resize(n);
   uint16_t* d = dst.data();
-  // Round to nearest even (inputs are finite in training).
 #pragma omp parallel for simd schedule(static) if (n >= (size_t(1) << 15))
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, &src[i], 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    d[i] = uint16_t(u >> 16);
-  }
+  for (size_t i = 0; i < n; ++i)
+    d[i] = bf16_round(src[i]);
   return d;
 }
 
+void Engine::set_activation_region(const float* p, size_t n) {
+  acts_ = {p, p + n};
+  // Copies of memory no region covers any more are dropped.
+  for (auto it = copies_.begin(); it != copies_.end();)
+    if (declared(it->first, it->second.n))
+      ++it;
+    else
+      it = copies_.erase(it);
+  invalidate_stable();
+}
+
+void Engine::release() {
+  for (auto& [base, c] : copies_)
+    if (held_.holds(base, c.n))
+      c.valid = false;
+  held_ = {};
+}
+
+uint16_t* Engine::bf16_output(const float* p, size_t n) {
+  if (precision_ != Precision::bf16)
+    return nullptr;
+  Bf16Copy& c = copies_[p];
+  if (c.data.size() < n)
+    c.data.resize(n);
+  c.n = n;
+  c.valid = c.produced = true;
+  return c.data.data();
+}
+
 const uint16_t* Engine::operand_bf16(std::vector<uint16_t>& scratch, const float* src, size_t n) {
+  // A valid copy that covers the operand (a sub-block of a tensor included):
+  // a producer's output always, a rounding only when reuse is on.
+  for (auto it = copies_.upper_bound(src); it != copies_.begin();) {
+    --it;
+    const Bf16Copy& c = it->second;
+    if (c.valid && (c.produced || reuse_) && src + n <= it->first + c.n)
+      return c.data.data() + (src - it->first);
+  }
   if (reuse_ && (declared(src, n) || held_.holds(src, n))) {
-    StableEntry& e = stable_[{src, n}];
-    if (!e.valid) {
-      to_bf16(e.data, src, n);
-      e.valid = true;
-    }
-    return e.data.data();
+    Bf16Copy& c = copies_[src];
+    to_bf16(c.data, src, n);
+    c.n = n;
+    c.valid = true;
+    c.produced = false;
+    return c.data.data();
   }
   return to_bf16(scratch, src, n);
 }
@@ -103,17 +137,20 @@ void Engine::matmul(float* c, const float* a, const float* b, const float* bias,
   MmPrim& p = matmul_prim(s);
   void* ap = const_cast<float*>(a);
   void* bp = const_cast<float*>(b);
-  if (precision_ == Precision::bf16) {
-    ap = const_cast<uint16_t*>(operand_bf16(bf_a_, a, size_t(s.span_a())));
-    bp = const_cast<uint16_t*>(operand_bf16(bf_b_, b, size_t(s.span_b())));
-  }
+  if (precision_ == Precision::bf16)
+    timed("bf16 rounding", [&] {
+      ap = const_cast<uint16_t*>(operand_bf16(bf_a_, a, size_t(s.span_a())));
+      bp = const_cast<uint16_t*>(operand_bf16(bf_b_, b, size_t(s.span_b())));
+    });
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(p.a, eng_, ap)},
                                              {DNNL_ARG_WEIGHTS, dnnl::memory(p.b, eng_, bp)},
                                              {DNNL_ARG_DST, dnnl::memory(p.c, eng_, c)}};
   if (s.bias)
     args.emplace(DNNL_ARG_BIAS, dnnl::memory(p.bias, eng_, const_cast<float*>(bias)));
-  p.prim.execute(stream_, args);
-  stream_.wait();
+  timed("matmul", [&] {
+    p.prim.execute(stream_, args);
+    stream_.wait();
+  });
 }
 
 Engine::LnPrims& Engine::ln_prims(int64_t rows, int64_t C, bool shift) {
@@ -151,8 +188,10 @@ void Engine::layernorm_forward(float* out, float* mean, float* var, const float*
       {DNNL_ARG_SCALE, dnnl::memory(p.scale, eng_, const_cast<float*>(w))}};
   if (b)
     args.emplace(DNNL_ARG_SHIFT, dnnl::memory(p.scale, eng_, const_cast<float*>(b)));
-  p.fwd.execute(stream_, args);
-  stream_.wait();
+  timed("layernorm", [&] {
+    p.fwd.execute(stream_, args);
+    stream_.wait();
+  });
 }
 
 void Engine::layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
@@ -173,8 +212,10 @@ void Engine::layernorm_backward(float* dx, float* dw, float* db, const float* do
     args.emplace(DNNL_ARG_SHIFT, dnnl::memory(p.scale, eng_, const_cast<float*>(b)));
     args.emplace(DNNL_ARG_DIFF_SHIFT, dnnl::memory(p.scale, eng_, ln_db_.data()));
   }
-  p.bwd.execute(stream_, args);
-  stream_.wait();
+  timed("layernorm", [&] {
+    p.bwd.execute(stream_, args);
+    stream_.wait();
+  });
   for (int64_t i = 0; i < C; ++i)
     dw[i] += ln_dw_[size_t(i)];
   if (b && db)
@@ -201,17 +242,21 @@ Engine::EltPrims& Engine::elt_prims(int64_t n) {
 
 void Engine::gelu_forward(float* out, const float* x, int64_t n) {
   EltPrims& p = elt_prims(n);
-  p.fwd.execute(stream_, {{DNNL_ARG_SRC, dnnl::memory(p.md, eng_, const_cast<float*>(x))},
-                          {DNNL_ARG_DST, dnnl::memory(p.md, eng_, out)}});
-  stream_.wait();
+  timed("gelu", [&] {
+    p.fwd.execute(stream_, {{DNNL_ARG_SRC, dnnl::memory(p.md, eng_, const_cast<float*>(x))},
+                            {DNNL_ARG_DST, dnnl::memory(p.md, eng_, out)}});
+    stream_.wait();
+  });
 }
 
 void Engine::gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {
   EltPrims& p = elt_prims(n);
-  p.bwd.execute(stream_, {{DNNL_ARG_SRC, dnnl::memory(p.md, eng_, const_cast<float*>(x))},
-                          {DNNL_ARG_DIFF_DST, dnnl::memory(p.md, eng_, const_cast<float*>(dout))},
-                          {DNNL_ARG_DIFF_SRC, dnnl::memory(p.md, eng_, dx)}});
-  stream_.wait();
+  timed("gelu", [&] {
+    p.bwd.execute(stream_, {{DNNL_ARG_SRC, dnnl::memory(p.md, eng_, const_cast<float*>(x))},
+                            {DNNL_ARG_DIFF_DST, dnnl::memory(p.md, eng_, const_cast<float*>(dout))},
+                            {DNNL_ARG_DIFF_SRC, dnnl::memory(p.md, eng_, dx)}});
+    stream_.wait();
+  });
 }
 
 } // namespace orbitrain::compute

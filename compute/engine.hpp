@@ -9,6 +9,7 @@
 // GELU always run in f32. Every op has a plain twin in reference.hpp.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -76,7 +77,8 @@ public:
                           const float* mean, const float* var, const float* w, const float* b,
                           int64_t rows, int64_t C);
 
-  // out (n) = gelu_erf(x); may run in place.
+  // out (n) = gelu_erf(x); may run in place. (bf16 mode's forward, which
+  // writes bf16, is the gelu_forward kernel in kernels.hpp.)
   void gelu_forward(float* out, const float* x, int64_t n);
   // dx (n) = dout * gelu_erf'(x) (overwritten); may alias dout.
   void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
@@ -94,20 +96,18 @@ public:
     params_ = {p, p + n};
     invalidate_stable();
   }
-  void set_activation_region(const float* p, size_t n) {
-    acts_ = {p, p + n};
-    // Roundings of memory no region covers any more are dropped.
-    for (auto it = stable_.begin(); it != stable_.end();)
-      if (declared(it->first.first, it->first.second))
-        ++it;
-      else
-        it = stable_.erase(it);
-    invalidate_stable();
-  }
+  void set_activation_region(const float* p, size_t n);
   void invalidate_stable() {
-    for (auto& [ptr, e] : stable_)
+    for (auto& [ptr, e] : copies_)
       e.valid = false;
   }
+  // bf16 mode: a tensor [p, p+n) that only bf16 matmuls read can be written
+  // by its producer directly in bf16, into the memory this returns; matmul
+  // operands inside [p, p+n) then read that copy (until invalidate_stable()
+  // or a release() of a hold() around it), and the f32 tensor at p need not
+  // be written at all. Returns null in f32 mode: the producer then writes
+  // the f32 tensor.
+  [[nodiscard]] uint16_t* bf16_output(const float* p, size_t n);
   // bf16 mode: operands inside [p, p+n) are rounded once until release():
   // for a gradient that two matmuls in a row read (the input gradient and
   // the weight gradient of one layer). The caller must not write the memory
@@ -116,17 +116,32 @@ public:
     release();
     held_ = {p, p + n};
   }
-  // false: every operand is rounded at every use, as if no region were
-  // declared (to check that reuse changes no result).
+  void release();
+  // false: every f32 operand is rounded at every use, as if no region were
+  // declared (to check that reuse changes no result). Producers' bf16
+  // outputs are still read: they are the tensors themselves.
   void set_bf16_reuse(bool on) {
     reuse_ = on;
     invalidate_stable();
   }
-  void release() {
-    for (auto& [key, e] : stable_)
-      if (held_.holds(key.first, key.second))
-        e.valid = false;
-    held_ = {};
+
+  // Wall time per kind of operation, summed over calls while profiling is on
+  // (`orbitrain bench compute --profile`). Off by default: it then costs one
+  // branch per call.
+  void set_profiling(bool on) {
+    profiling_ = on;
+    op_seconds_.clear();
+  }
+  [[nodiscard]] const std::map<std::string, double>& op_seconds() const { return op_seconds_; }
+  // Runs f(), adding its wall time to `op` while profiling.
+  template <typename F> void timed(const char* op, F&& f) {
+    if (!profiling_) {
+      f();
+      return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    op_seconds_[op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
   // Number of primitives created so far (to check that they are reused).
@@ -144,9 +159,12 @@ private:
   EltPrims& elt_prims(int64_t n);
   uint16_t* to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n);
   const uint16_t* operand_bf16(std::vector<uint16_t>& scratch, const float* src, size_t n);
-  struct StableEntry {
+  // A bf16 copy of the floats [base, base+n), keyed by base: rounded by
+  // operand_bf16 or written by a producer (bf16_output).
+  struct Bf16Copy {
     std::vector<uint16_t> data;
-    bool valid = false;
+    size_t n = 0;
+    bool valid = false, produced = false;
   };
   struct Region {
     const float *begin = nullptr, *end = nullptr;
@@ -164,9 +182,11 @@ private:
   bool declared(const float* p, size_t n) const { return params_.holds(p, n) || acts_.holds(p, n); }
   Region params_, acts_, held_;
   bool reuse_ = true;
-  std::map<std::pair<const float*, size_t>, StableEntry> stable_;
+  std::map<const float*, Bf16Copy> copies_;
   std::vector<float> ln_dw_, ln_db_;
   size_t created_ = 0;
+  bool profiling_ = false;
+  std::map<std::string, double> op_seconds_;
 };
 
 } // namespace orbitrain::compute

@@ -3,10 +3,13 @@
 // rows) with a static schedule so the arithmetic order is fixed.
 #include "compute/kernels.hpp"
 
+#include "compute/bf16.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <omp.h>
+#include <type_traits>
 #include <vector>
 
 namespace orbitrain::compute {
@@ -37,6 +40,38 @@ inline float fast_exp(float x) {
   float scale;
   std::memcpy(&scale, &bits, 4);
   return p * scale;
+}
+
+// Row t of a causal (T,T) matrix has t+1 live entries. The loops over it run
+// to the next multiple of 16 (at most T) and mask the entries past t, so that
+// they vectorise without a scalar remainder loop: rows are short (T/2 live
+// entries on average), and remainders had cost as much as the vector part.
+inline int live_span(int t, int T) {
+  return std::min(T, (t + 16) & ~15);
+}
+
+// max of s[0..t] over the live span n. Kept in 16 running maxima, which GCC
+// vectorises; a plain max reduction stays scalar (std::max is not
+// associative for NaN), and its dependency chain made the softmax forward
+// compute-bound.
+inline float row_max(const float* s, int t, int n) {
+  constexpr int L = 16;
+  float m[L];
+  for (int k = 0; k < L; ++k)
+    m[k] = -INFINITY;
+  int j = 0;
+  for (; j + L <= n; j += L)
+    for (int k = 0; k < L; ++k) {
+      const float x = s[j + k]; // loaded unconditionally, or GCC keeps the loop scalar
+      const float v = j + k <= t ? x : -INFINITY;
+      m[k] = m[k] > v ? m[k] : v;
+    }
+  for (; j <= t; ++j)
+    m[0] = m[0] > s[j] ? m[0] : s[j];
+  float mx = m[0];
+  for (int k = 1; k < L; ++k)
+    mx = mx > m[k] ? mx : m[k];
+  return mx;
 }
 
 } // namespace
@@ -77,7 +112,23 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t
   }
 }
 
-void split_heads(float* q, float* k, float* v, const float* qkv, int B, int T, int NH, int hs) {
+namespace {
+
+// Copies hs values from src to dst, rounding when Out is bf16.
+template <typename Out> inline void copy_row(Out* dst, const float* src, int hs) {
+  if constexpr (std::is_same_v<Out, float>) {
+    std::memcpy(dst, src, sizeof(float) * size_t(hs));
+  } else {
+#pragma omp simd
+    for (int i = 0; i < hs; ++i)
+      store(dst + i, src[i]);
+  }
+}
+
+} // namespace
+
+template <typename Out>
+void split_heads(Out* q, Out* k, Out* v, const float* qkv, int B, int T, int NH, int hs) {
   const int C = NH * hs;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
@@ -85,89 +136,143 @@ void split_heads(float* q, float* k, float* v, const float* qkv, int B, int T, i
       for (int t = 0; t < T; ++t) {
         const float* src = qkv + (int64_t(b) * T + t) * 3 * C + int64_t(h) * hs;
         const int64_t o = ((int64_t(b) * NH + h) * T + t) * hs;
-        std::memcpy(q + o, src, sizeof(float) * size_t(hs));
-        std::memcpy(k + o, src + C, sizeof(float) * size_t(hs));
-        std::memcpy(v + o, src + 2 * C, sizeof(float) * size_t(hs));
+        copy_row(q + o, src, hs);
+        copy_row(k + o, src + C, hs);
+        copy_row(v + o, src + 2 * C, hs);
       }
 }
 
-void merge_heads3(float* dqkv, const float* dq, const float* dk, const float* dv, int B, int T,
+template <typename Out>
+void merge_heads3(Out* dqkv, const float* dq, const float* dk, const float* dv, int B, int T,
                   int NH, int hs) {
   const int C = NH * hs;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t) {
-        float* dst = dqkv + (int64_t(b) * T + t) * 3 * C + int64_t(h) * hs;
+        Out* dst = dqkv + (int64_t(b) * T + t) * 3 * C + int64_t(h) * hs;
         const int64_t o = ((int64_t(b) * NH + h) * T + t) * hs;
-        std::memcpy(dst, dq + o, sizeof(float) * size_t(hs));
-        std::memcpy(dst + C, dk + o, sizeof(float) * size_t(hs));
-        std::memcpy(dst + 2 * C, dv + o, sizeof(float) * size_t(hs));
+        copy_row(dst, dq + o, hs);
+        copy_row(dst + C, dk + o, hs);
+        copy_row(dst + 2 * C, dv + o, hs);
       }
 }
 
-void merge_heads(float* y, const float* yh, int B, int T, int NH, int hs) {
+template <typename Out> void merge_heads(Out* y, const float* yh, int B, int T, int NH, int hs) {
   const int C = NH * hs;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t)
-        std::memcpy(y + (int64_t(b) * T + t) * C + int64_t(h) * hs,
-                    yh + ((int64_t(b) * NH + h) * T + t) * hs, sizeof(float) * size_t(hs));
+        copy_row(y + (int64_t(b) * T + t) * C + int64_t(h) * hs,
+                 yh + ((int64_t(b) * NH + h) * T + t) * hs, hs);
 }
 
-void split_heads1(float* yh, const float* y, int B, int T, int NH, int hs) {
+template <typename Out> void split_heads1(Out* yh, const float* y, int B, int T, int NH, int hs) {
   const int C = NH * hs;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t)
-        std::memcpy(yh + ((int64_t(b) * NH + h) * T + t) * hs,
-                    y + (int64_t(b) * T + t) * C + int64_t(h) * hs, sizeof(float) * size_t(hs));
+        copy_row(yh + ((int64_t(b) * NH + h) * T + t) * hs,
+                 y + (int64_t(b) * T + t) * C + int64_t(h) * hs, hs);
 }
 
-void causal_softmax_forward(float* att, float scale, int64_t N, int T) {
-#pragma omp parallel for schedule(static) if (N * T * T >= kParallelMin)
-  for (int64_t r = 0; r < N * T; ++r) {
-    const int t = int(r % T);
-    float* a = att + r * T;
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int j = 0; j <= t; ++j)
-      mx = std::max(mx, a[j]);
-    float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j <= t; ++j) {
-      const float e = fast_exp((a[j] - mx) * scale);
-      a[j] = e;
-      sum += e;
+template <typename Out>
+void causal_softmax_forward(Out* att, const float* scores, float scale, int64_t N, int T) {
+#pragma omp parallel if (N * T * T >= kParallelMin)
+  {
+    // exp of one row, so that att is written once (scores may be att).
+    std::vector<float> ex(static_cast<size_t>(T));
+    float* e = ex.data();
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N * T; ++r) {
+      const int t = int(r % T), n = live_span(t, T);
+      const float* s = scores + r * T;
+      Out* a = att + r * T;
+      const float mx = row_max(s, t, n);
+      // 16 partial sums over whole blocks of 16 (vectorised with no
+      // remainder loop), then the tail when T is not a multiple of 16.
+      float part[16] = {};
+      int j = 0;
+      for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; ++k) {
+          const float x = fast_exp((s[j + k] - mx) * scale);
+          e[j + k] = j + k <= t ? x : 0.f;
+          part[k] += e[j + k];
+        }
+      for (; j < n; ++j) {
+        const float x = fast_exp((s[j] - mx) * scale);
+        e[j] = j <= t ? x : 0.f;
+        part[0] += e[j];
+      }
+      float sum = 0.f;
+      for (int k = 0; k < 16; ++k)
+        sum += part[k];
+      const float inv = 1.f / sum;
+#pragma omp simd
+      for (int j = 0; j < n; ++j)
+        store(a + j, e[j] * inv);
+      for (int j = n; j < T; ++j)
+        a[j] = 0;
     }
-    const float inv = 1.f / sum;
-    for (int j = 0; j <= t; ++j)
-      a[j] *= inv;
-    for (int j = t + 1; j < T; ++j)
-      a[j] = 0.f;
   }
 }
 
-void causal_softmax_backward(float* dpre, const float* datt, const float* att, float scale,
-                             int64_t N, int T) {
+template <typename Out, typename Att>
+void causal_softmax_backward(Out* dpre, const float* datt, const Att* att, float scale, int64_t N,
+                             int T) {
 #pragma omp parallel for schedule(static) if (N * T * T >= kParallelMin)
   for (int64_t r = 0; r < N * T; ++r) {
-    const int t = int(r % T);
-    const float* a = att + r * T;
+    const int t = int(r % T), n = live_span(t, T);
+    const Att* a = att + r * T;
     const float* d = datt + r * T;
-    float* o = dpre + r * T;
+    Out* o = dpre + r * T;
     float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
-    for (int j = 0; j <= t; ++j)
-      dot += a[j] * d[j];
-    for (int j = 0; j <= t; ++j)
-      o[j] = scale * a[j] * (d[j] - dot);
-    for (int j = t + 1; j < T; ++j)
-      o[j] = 0.f;
+    for (int j = 0; j < n; ++j) {
+      const float x = load(a[j]) * d[j];
+      dot += j <= t ? x : 0.f;
+    }
+#pragma omp simd
+    for (int j = 0; j < n; ++j) {
+      const float x = scale * load(a[j]) * (d[j] - dot);
+      store(o + j, j <= t ? x : 0.f);
+    }
+    for (int j = n; j < T; ++j)
+      o[j] = 0;
   }
 }
+
+template <typename Out> void gelu_forward(Out* out, const float* x, int64_t n) {
+  constexpr float p = 0.3275911f, a1 = 0.254829592f, a2 = -0.284496736f, a3 = 1.421413741f,
+                  a4 = -1.453152027f, a5 = 1.061405429f;
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const float z = std::fabs(x[i]) * 0.70710678118654752f;
+    const float t = 1.f / (1.f + p * z);
+    const float poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))));
+    const float erf_abs = 1.f - poly * fast_exp(-z * z);
+    const float erf = x[i] < 0.f ? -erf_abs : erf_abs;
+    store(out + i, 0.5f * x[i] * (1.f + erf));
+  }
+}
+
+template void gelu_forward(float*, const float*, int64_t);
+template void gelu_forward(uint16_t*, const float*, int64_t);
+template void split_heads(float*, float*, float*, const float*, int, int, int, int);
+template void split_heads(uint16_t*, uint16_t*, uint16_t*, const float*, int, int, int, int);
+template void merge_heads3(float*, const float*, const float*, const float*, int, int, int, int);
+template void merge_heads3(uint16_t*, const float*, const float*, const float*, int, int, int, int);
+template void merge_heads(float*, const float*, int, int, int, int);
+template void merge_heads(uint16_t*, const float*, int, int, int, int);
+template void split_heads1(float*, const float*, int, int, int, int);
+template void split_heads1(uint16_t*, const float*, int, int, int, int);
+template void causal_softmax_forward(float*, const float*, float, int64_t, int);
+template void causal_softmax_forward(uint16_t*, const float*, float, int64_t, int);
+template void causal_softmax_backward(float*, const float*, const float*, float, int64_t, int);
+template void causal_softmax_backward(uint16_t*, const float*, const uint16_t*, float, int64_t,
+                                      int);
 
 double crossentropy_forward(float* probs, const float* logits, const int32_t* targets, int64_t BT,
                             int V) {

@@ -249,10 +249,23 @@ void Gpt::ensure_activations(int B, int T) {
 // Causal attention products skip the upper-right quarter of the (T,T) score
 // matrices, which the mask zeroes anyway: with h = T/2, rows [0,h) only meet
 // keys [0,h). That is 3/4 of the work, in two matmuls over strided sub-blocks
-// instead of one. Only in f32: in bf16 each sub-block operand would be rounded
-// separately, which costs more than the saved work.
+// instead of one. Only in f32: oneDNN 2.6 runs bf16 matmuls over strided
+// sub-blocks on its gemm:jit, not on the AMX brgemm it uses for dense ones,
+// and the blocked products then took 46 ms a step against 28 ms unblocked
+// (small model).
 static bool use_causal_blocks(const Engine& e, int T) {
   return e.precision() == Precision::f32 && T >= 4 && T % 2 == 0;
+}
+
+// Runs kernel(out) on the n floats at f32: in bf16 mode, out is the bf16 copy
+// that the matmuls reading the tensor use (Engine::bf16_output), and the f32
+// tensor is left unwritten; otherwise out is f32 itself. For tensors that
+// only matmuls read.
+template <typename Kernel> static void produce(Engine& e, float* f32, int64_t n, Kernel&& kernel) {
+  if (uint16_t* b = e.bf16_output(f32, size_t(n)))
+    kernel(b);
+  else
+    kernel(f32);
 }
 
 void Gpt::block_forward(int l, int B, int T) {
@@ -269,7 +282,13 @@ void Gpt::block_forward(int l, int B, int T) {
   e.matmul(a.qkv, a.ln1, w.attn_w, w.attn_b,
            {1, BT, 3 * C, C, false, true, false, w.attn_b != nullptr});
   // q, k, v are (B,NH,T,hs)
-  split_heads(a.q, a.k, a.v, a.qkv, B, T, NH, hs);
+  e.timed("heads split/merge", [&] {
+    if (uint16_t* qb = e.bf16_output(a.q, size_t(BT * C)))
+      split_heads(qb, e.bf16_output(a.k, size_t(BT * C)), e.bf16_output(a.v, size_t(BT * C)), a.qkv,
+                  B, T, NH, hs);
+    else
+      split_heads(a.q, a.k, a.v, a.qkv, B, T, NH, hs);
+  });
   // att (B,NH,T,T) = softmax(q k^T / sqrt(hs)) with the causal mask
   const int64_t BNH = int64_t(B) * NH;
   const bool blocks = use_causal_blocks(e, T);
@@ -283,7 +302,17 @@ void Gpt::block_forward(int l, int B, int T) {
   } else {
     e.matmul(a.att, a.q, a.k, nullptr, {BNH, T, T, hs, false, true, false, false});
   }
-  causal_softmax_forward(a.att, 1.f / std::sqrt(float(hs)), BNH, T);
+  // In f32, in place over the scores; in bf16, into a bf16 copy only (att
+  // keeps the f32 scores), which the matmuls and the backward read.
+  e.timed("softmax", [&] {
+    const float scale = 1.f / std::sqrt(float(hs));
+    uint16_t* ab = e.bf16_output(a.att, size_t(BNH * T * T));
+    if (ab)
+      causal_softmax_forward(ab, a.att, scale, BNH, T);
+    else
+      causal_softmax_forward(a.att, a.att, scale, BNH, T);
+    a.att_bf16 = ab;
+  });
   // yh (B,NH,T,hs) = att v; y (B,T,C)
   if (blocks) {
     const int64_t h = T / 2, Th = T - h, sq = int64_t(T) * hs, ss = int64_t(T) * T;
@@ -295,17 +324,23 @@ void Gpt::block_forward(int l, int B, int T) {
   } else {
     e.matmul(a.yh, a.att, a.v, nullptr, {BNH, T, hs, T, false, false, false, false});
   }
-  merge_heads(a.y, a.yh, B, T, NH, hs);
+  e.timed("heads split/merge",
+          [&] { produce(e, a.y, BT * C, [&](auto* y) { merge_heads(y, a.yh, B, T, NH, hs); }); });
   // xmid (B,T,C) = x + y . attn.c_proj^T
-  std::memcpy(a.xmid, x, sizeof(float) * size_t(BT * C));
+  e.timed("residual", [&] { std::memcpy(a.xmid, x, sizeof(float) * size_t(BT * C)); });
   e.matmul(a.xmid, a.y, w.aproj_w, w.aproj_b,
            {1, BT, C, C, false, true, true, w.aproj_b != nullptr});
   // ln2 (B,T,C); fch, fchg (B,T,4C)
   e.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_var, a.xmid, w.ln2_w, w.ln2_b, BT, C);
   e.matmul(a.fch, a.ln2, w.fc_w, w.fc_b, {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
-  e.gelu_forward(a.fchg, a.fch, BT * 4 * C);
+  if (e.precision() == Precision::bf16)
+    e.timed("gelu", [&] {
+      produce(e, a.fchg, BT * 4 * C, [&](auto* g) { gelu_forward(g, a.fch, BT * 4 * C); });
+    });
+  else
+    e.gelu_forward(a.fchg, a.fch, BT * 4 * C);
   // xout (B,T,C) = xmid + fchg . mlp.c_proj^T
-  std::memcpy(xout, a.xmid, sizeof(float) * size_t(BT * C));
+  e.timed("residual", [&] { std::memcpy(xout, a.xmid, sizeof(float) * size_t(BT * C)); });
   e.matmul(xout, a.fchg, w.mproj_w, w.mproj_b,
            {1, BT, C, 4 * C, false, true, true, w.mproj_b != nullptr});
 }
@@ -325,7 +360,8 @@ float Gpt::forward(const int32_t* tokens, const float* acts, const int32_t* targ
                                 " outside the vocabulary of " + std::to_string(V));
     // res_[0] (B,T,C) = wte[tokens] + wpe[t]
     need(embed_end_);
-    encoder_forward(res_[0], tokens_.data(), wte_, wpe_, B, T, C);
+    engine_.timed("embedding",
+                  [&] { encoder_forward(res_[0], tokens_.data(), wte_, wpe_, B, T, C); });
   } else {
     if (!acts)
       throw std::invalid_argument("Gpt::forward: a stage without embeddings needs activations");
@@ -350,7 +386,11 @@ float Gpt::forward(const int32_t* tokens, const float* acts, const int32_t* targ
         throw std::out_of_range("Gpt::forward: target " + std::to_string(t) +
                                 " outside the vocabulary of " + std::to_string(V));
   }
-  return float(crossentropy_forward(probs_, logits_, targets ? targets_.data() : nullptr, BT, V));
+  double loss = 0;
+  engine_.timed("cross-entropy", [&] {
+    loss = crossentropy_forward(probs_, logits_, targets ? targets_.data() : nullptr, BT, V);
+  });
+  return float(loss);
 }
 
 const float* Gpt::output() const {
@@ -399,7 +439,7 @@ void Gpt::block_backward(int l, int B, int T) {
   // dres += ln_2 backward; dbig is free again and holds the LN input gradient
   e.layernorm_backward(dbig_, g.ln2_w, g.ln2_b, dtmp_, a.xmid, a.ln2_mean, a.ln2_var, w.ln2_w,
                        w.ln2_b, BT, C);
-  accumulate(dres_, dbig_, BT * C);
+  e.timed("residual", [&] { accumulate(dres_, dbig_, BT * C); });
   // Attention output projection: dtmp (B,T,C) = dres . attn.c_proj
   e.hold(dres_, size_t(BT * C));
   e.matmul(dtmp_, dres_, w.aproj_w, nullptr, {1, BT, C, C, false, false, false, false});
@@ -408,7 +448,9 @@ void Gpt::block_backward(int l, int B, int T) {
   if (g.aproj_b)
     bias_backward(g.aproj_b, dres_, BT, C);
   // dyh (B,NH,T,hs)
-  split_heads1(dyh_, dtmp_, B, T, NH, hs);
+  e.timed("heads split/merge", [&] {
+    produce(e, dyh_, BT * C, [&](auto* dyh) { split_heads1(dyh, dtmp_, B, T, NH, hs); });
+  });
   // datt (B,NH,T,T) = dyh v^T; dv (B,NH,T,hs) = att^T dyh
   const bool blocks = use_causal_blocks(e, T);
   const int64_t h = T / 2, Th = T - h, sq = int64_t(T) * hs, ss = int64_t(T) * T;
@@ -429,7 +471,14 @@ void Gpt::block_backward(int l, int B, int T) {
     e.matmul(dv_, a.att, dyh_, nullptr, {BNH, T, hs, T, true, false, false, false});
     e.release();
   }
-  causal_softmax_backward(datt_, datt_, a.att, 1.f / std::sqrt(float(hs)), BNH, T);
+  // dpre, written over datt (in place in f32)
+  e.timed("softmax", [&] {
+    const float scale = 1.f / std::sqrt(float(hs));
+    if (uint16_t* dpre = e.bf16_output(datt_, size_t(BNH * T * T)))
+      causal_softmax_backward(dpre, datt_, a.att_bf16, scale, BNH, T);
+    else
+      causal_softmax_backward(datt_, datt_, a.att, scale, BNH, T);
+  });
   // dq = dpre k; dk = dpre^T q (B,NH,T,hs)
   if (blocks) {
     // dq[0:h] = dpre[0:h, 0:h] k[0:h];  dq[h:T] = dpre[h:T, 0:T] k
@@ -448,7 +497,13 @@ void Gpt::block_backward(int l, int B, int T) {
     e.matmul(dk_, datt_, a.q, nullptr, {BNH, T, hs, T, true, false, false, false});
     e.release();
   }
-  merge_heads3(dqkv_, dq_, dk_, dv_, B, T, NH, hs);
+  // dqkv (B,T,3C); in f32 when the bias gradient needs it
+  e.timed("heads split/merge", [&] {
+    if (g.attn_b)
+      merge_heads3(dqkv_, dq_, dk_, dv_, B, T, NH, hs);
+    else
+      produce(e, dqkv_, BT * 3 * C, [&](auto* d) { merge_heads3(d, dq_, dk_, dv_, B, T, NH, hs); });
+  });
   // dtmp (B,T,C) = dqkv . c_attn; d c_attn (3C,C) += dqkv^T . ln1
   e.hold(dqkv_, size_t(BT * 3 * C));
   e.matmul(dtmp_, dqkv_, w.attn_w, nullptr, {1, BT, C, 3 * C, false, false, false, false});
@@ -458,7 +513,7 @@ void Gpt::block_backward(int l, int B, int T) {
     bias_backward(g.attn_b, dqkv_, BT, 3 * C);
   e.layernorm_backward(dbig_, g.ln1_w, g.ln1_b, dtmp_, x, a.ln1_mean, a.ln1_var, w.ln1_w, w.ln1_b,
                        BT, C);
-  accumulate(dres_, dbig_, BT * C);
+  e.timed("residual", [&] { accumulate(dres_, dbig_, BT * C); });
 }
 
 void Gpt::backward(const float* grad_out, float loss_scale) {
@@ -470,7 +525,9 @@ void Gpt::backward(const float* grad_out, float loss_scale) {
     if (!have_targets_)
       throw std::logic_error("Gpt::backward: the last forward had no targets");
     // dlogits (B,T,V) = (probs - onehot) * loss_scale / BT
-    crossentropy_backward(dlogits_, probs_, targets_.data(), loss_scale / float(BT), BT, V);
+    engine_.timed("cross-entropy", [&] {
+      crossentropy_backward(dlogits_, probs_, targets_.data(), loss_scale / float(BT), BT, V);
+    });
     // dtmp (B,T,C) = dlogits . wte; d wte (V,C) += dlogits^T . lnf
     engine_.hold(dlogits_, size_t(BT * V));
     engine_.matmul(dtmp_, dlogits_, wte_, nullptr, {1, BT, C, V, false, false, false, false});
@@ -489,7 +546,8 @@ void Gpt::backward(const float* grad_out, float loss_scale) {
     final_from(block_span_[size_t(l)].first);
   }
   if (range_.embed)
-    encoder_backward(dwte_, dwpe_, dres_, tokens_.data(), B, T, C, V);
+    engine_.timed("embedding",
+                  [&] { encoder_backward(dwte_, dwpe_, dres_, tokens_.data(), B, T, C, V); });
   final_from(0);
 }
 

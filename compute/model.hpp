@@ -127,6 +127,9 @@ private:
   struct BlockActs {
     float *ln1, *ln1_mean, *ln1_var, *qkv, *q, *k, *v, *att, *yh, *y, *xmid;
     float *ln2, *ln2_mean, *ln2_var, *fch, *fchg;
+    // bf16 mode: the attention probabilities, in bf16 only (att then holds
+    // the f32 scores); written by the forward, read by the backward.
+    const uint16_t* att_bf16 = nullptr;
   };
   void bind(Buffer& buf, std::vector<BlockW>& blocks, float*& wte, float*& wpe, float*& lnf_w,
             float*& lnf_b);

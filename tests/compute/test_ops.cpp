@@ -3,6 +3,7 @@
 // f32 ops agree to 1e-5 relative (+1e-6 absolute, more where a long
 // reduction feeds the result); bf16 matmuls to the error of rounding inputs
 // to 8 mantissa bits (2e-2 relative of the result scale).
+#include "compute/bf16.hpp"
 #include "compute/engine.hpp"
 #include "compute/kernels.hpp"
 #include "compute/reference.hpp"
@@ -67,6 +68,54 @@ INSTANTIATE_TEST_SUITE_P(
              (s.trans_b ? "_tb" : "") + (s.accumulate ? "_acc" : "") + (s.bias ? "_bias" : "") +
              (s.lda || s.ldb || s.ldc ? "_strided" : "");
     });
+
+std::vector<float> widen(const std::vector<uint16_t>& h) {
+  std::vector<float> f(h.size());
+  for (size_t i = 0; i < h.size(); ++i)
+    f[i] = bf16_to_float(h[i]);
+  return f;
+}
+
+std::vector<uint16_t> rounded(const std::vector<float>& f) {
+  std::vector<uint16_t> h(f.size());
+  for (size_t i = 0; i < f.size(); ++i)
+    h[i] = bf16_round(f[i]);
+  return h;
+}
+
+// A producer's bf16 output is what the matmuls read, for the whole tensor
+// and for sub-blocks of it, while the f32 memory it names holds anything;
+// after invalidate_stable() the f32 memory is read (rounded) again.
+TEST(EngineTest, Bf16OutputIsWhatMatmulsRead) {
+  Engine e(Precision::bf16);
+  const int64_t M = 6, K = 8, N = 5;
+  std::vector<float> a(size_t(M * K), std::nanf("")), b = randn(size_t(K * N), 31);
+  const auto a_vals = randn(a.size(), 32);
+  uint16_t* ab = e.bf16_output(a.data(), a.size());
+  ASSERT_NE(ab, nullptr);
+  for (size_t i = 0; i < a.size(); ++i)
+    ab[i] = bf16_round(a_vals[i]);
+  const auto a_used = widen(std::vector<uint16_t>(ab, ab + a.size()));
+  const auto b_used = widen(rounded(b));
+  std::vector<float> c(size_t(M * N)), c_ref(c.size());
+  e.matmul(c.data(), a.data(), b.data(), nullptr, {1, M, N, K, false, false, false, false});
+  ref::matmul(c_ref.data(), a_used.data(), b_used.data(), nullptr,
+              {1, M, N, K, false, false, false, false});
+  EXPECT_TRUE(all_close(c, c_ref, 1e-5, 1e-5));
+  // rows 2..4, columns 4..7 of a (a sub-block with row pitch K)
+  const MatmulShape sub{1, 3, N, 4, false, false, false, false, K, N, N, 0, 0, 0};
+  std::vector<float> cs(size_t(3 * N)), cs_ref(cs.size());
+  e.matmul(cs.data(), a.data() + 2 * K + 4, b.data(), nullptr, sub);
+  ref::matmul(cs_ref.data(), a_used.data() + 2 * K + 4, b_used.data(), nullptr, sub);
+  EXPECT_TRUE(all_close(cs, cs_ref, 1e-5, 1e-5));
+  // Invalidated: the f32 memory is read again (NaN here).
+  e.invalidate_stable();
+  e.matmul(c.data(), a.data(), b.data(), nullptr, {1, M, N, K, false, false, false, false});
+  EXPECT_TRUE(std::isnan(c[0]));
+  // f32 mode has no bf16 outputs.
+  Engine f;
+  EXPECT_EQ(f.bf16_output(a.data(), a.size()), nullptr);
+}
 
 TEST(EngineTest, ReusesPrimitives) {
   Engine e;
@@ -145,7 +194,7 @@ TEST_P(KernelTest, CausalSoftmaxMatchesReference) {
   const int T = 17;
   auto att = randn(size_t(N * T * T), 11, 3.f);
   auto att_r = att;
-  causal_softmax_forward(att.data(), 0.25f, N, T);
+  causal_softmax_forward(att.data(), att.data(), 0.25f, N, T);
   ref::causal_softmax_forward(att_r.data(), 0.25f, N, T);
   EXPECT_TRUE(all_close(att, att_r, 1e-5, 1e-7));
   EXPECT_EQ(att[1], 0.f); // row 0 sees only position 0
@@ -155,6 +204,67 @@ TEST_P(KernelTest, CausalSoftmaxMatchesReference) {
   causal_softmax_backward(d.data(), datt.data(), att.data(), 0.25f, N, T);
   ref::causal_softmax_backward(d_r.data(), datt.data(), att.data(), 0.25f, N, T);
   EXPECT_TRUE(all_close(d, d_r, 1e-4, 1e-6));
+}
+
+// The bf16 outputs of the kernels that have them are their f32 outputs
+// rounded to nearest even, bit for bit (the softmax backward to one bf16
+// step).
+TEST_P(KernelTest, Bf16OutputsAreTheF32OnesRounded) {
+  const int B = 2 * scale(), T = 48, NH = 3, hs = 16, C = NH * hs;
+  const int64_t BT = int64_t(B) * T, N = int64_t(B) * NH;
+  auto qkv = randn(size_t(BT * 3 * C), 41);
+  std::vector<float> q(size_t(BT * C)), k(q.size()), v(q.size());
+  std::vector<uint16_t> qb(q.size()), kb(q.size()), vb(q.size());
+  split_heads(q.data(), k.data(), v.data(), qkv.data(), B, T, NH, hs);
+  split_heads(qb.data(), kb.data(), vb.data(), qkv.data(), B, T, NH, hs);
+  EXPECT_EQ(qb, rounded(q));
+  EXPECT_EQ(kb, rounded(k));
+  EXPECT_EQ(vb, rounded(v));
+  std::vector<float> y(q.size()), yh(q.size()), back(qkv.size());
+  std::vector<uint16_t> yb(q.size()), yhb(q.size()), backb(qkv.size());
+  merge_heads(y.data(), q.data(), B, T, NH, hs);
+  merge_heads(yb.data(), q.data(), B, T, NH, hs);
+  EXPECT_EQ(yb, rounded(y));
+  split_heads1(yh.data(), y.data(), B, T, NH, hs);
+  split_heads1(yhb.data(), y.data(), B, T, NH, hs);
+  EXPECT_EQ(yhb, rounded(yh));
+  merge_heads3(back.data(), q.data(), k.data(), v.data(), B, T, NH, hs);
+  merge_heads3(backb.data(), q.data(), k.data(), v.data(), B, T, NH, hs);
+  EXPECT_EQ(backb, rounded(back));
+
+  // Softmax at a T that is a multiple of 16 and at one that is not.
+  for (int Ts : {48, 17}) {
+    const auto scores = randn(size_t(N * Ts * Ts), 42, 3.f);
+    auto att = scores;
+    std::vector<uint16_t> attb(att.size());
+    causal_softmax_forward(att.data(), att.data(), 0.25f, N, Ts);
+    causal_softmax_forward(attb.data(), scores.data(), 0.25f, N, Ts);
+    EXPECT_EQ(attb, rounded(att)) << "T " << Ts;
+    // The bf16 backward reads bf16 probabilities: as the f32 one fed the
+    // same values.
+    const auto datt = randn(att.size(), 43);
+    const auto att_used = widen(attb);
+    std::vector<float> d(att.size());
+    std::vector<uint16_t> db(att.size());
+    causal_softmax_backward(d.data(), datt.data(), att_used.data(), 0.25f, N, Ts);
+    causal_softmax_backward(db.data(), datt.data(), attb.data(), 0.25f, N, Ts);
+    // (within one bf16 step: the two instantiations may split the row's
+    // dot product into vector lanes differently)
+    const auto d_rounded = rounded(d);
+    size_t far = 0;
+    for (size_t i = 0; i < db.size(); ++i)
+      far += std::abs(int(db[i]) - int(d_rounded[i])) > 1 ? 1 : 0;
+    EXPECT_EQ(far, 0u) << "T " << Ts;
+  }
+
+  const auto x = randn(size_t(BT * 4 * C) + 3, 44, 3.f);
+  std::vector<float> g(x.size()), g_r(x.size());
+  std::vector<uint16_t> gb(x.size());
+  gelu_forward(g.data(), x.data(), int64_t(x.size()));
+  gelu_forward(gb.data(), x.data(), int64_t(x.size()));
+  EXPECT_EQ(gb, rounded(g));
+  ref::gelu_forward(g_r.data(), x.data(), int64_t(x.size()));
+  EXPECT_TRUE(all_close(g, g_r, 1e-5, 1e-6));
 }
 
 TEST_P(KernelTest, CrossEntropyMatchesReference) {
