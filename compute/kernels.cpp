@@ -244,22 +244,46 @@ void causal_softmax_backward(Out* dpre, const float* datt, const Att* att, float
   }
 }
 
+namespace {
+// Abramowitz and Stegun 7.1.26: erf(z) = 1 - t P(t) exp(-z^2), t = 1/(1+pz), z >= 0.
+constexpr float kErfP = 0.3275911f, kErfA1 = 0.254829592f, kErfA2 = -0.284496736f,
+                kErfA3 = 1.421413741f, kErfA4 = -1.453152027f, kErfA5 = 1.061405429f;
+
+// erf(x / sqrt 2) and exp(-x^2 / 2).
+inline void erf_and_gauss(float x, float& erf, float& gauss) {
+  const float z = std::fabs(x) * 0.70710678118654752f;
+  const float t = 1.f / (1.f + kErfP * z);
+  const float poly = t * (kErfA1 + t * (kErfA2 + t * (kErfA3 + t * (kErfA4 + t * kErfA5))));
+  gauss = fast_exp(-z * z);
+  const float erf_abs = 1.f - poly * gauss;
+  erf = x < 0.f ? -erf_abs : erf_abs;
+}
+} // namespace
+
 template <typename Out> void gelu_forward(Out* out, const float* x, int64_t n) {
-  constexpr float p = 0.3275911f, a1 = 0.254829592f, a2 = -0.284496736f, a3 = 1.421413741f,
-                  a4 = -1.453152027f, a5 = 1.061405429f;
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
-    const float z = std::fabs(x[i]) * 0.70710678118654752f;
-    const float t = 1.f / (1.f + p * z);
-    const float poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))));
-    const float erf_abs = 1.f - poly * fast_exp(-z * z);
-    const float erf = x[i] < 0.f ? -erf_abs : erf_abs;
+    float erf, gauss;
+    erf_and_gauss(x[i], erf, gauss);
     store(out + i, 0.5f * x[i] * (1.f + erf));
+  }
+}
+
+template <typename Out> void gelu_backward(Out* dx, const float* dout, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    float erf, gauss;
+    erf_and_gauss(x[i], erf, gauss);
+    // d/dx [x Phi(x)] = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
+    const float grad = 0.5f * (1.f + erf) + x[i] * gauss * 0.39894228040143268f;
+    store(dx + i, dout[i] * grad);
   }
 }
 
 template void gelu_forward(float*, const float*, int64_t);
 template void gelu_forward(uint16_t*, const float*, int64_t);
+template void gelu_backward(float*, const float*, const float*, int64_t);
+template void gelu_backward(uint16_t*, const float*, const float*, int64_t);
 template void split_heads(float*, float*, float*, const float*, int, int, int, int);
 template void split_heads(uint16_t*, uint16_t*, uint16_t*, const float*, int, int, int, int);
 template void merge_heads3(float*, const float*, const float*, const float*, int, int, int, int);

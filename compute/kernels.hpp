@@ -49,6 +49,9 @@ void causal_softmax_backward(Out* dpre, const float* datt, const Att* att, float
 // to f32 and writes bf16 (its binary with a GELU post-op falls back to a
 // reference loop, 140 ms for the small model's 3M values).
 template <typename Out> void gelu_forward(Out* out, const float* x, int64_t n);
+// dx (n) = dout * gelu_erf'(x), with the same erf; may alias dout (f32).
+// bf16 mode's backward when no bias gradient needs dx in f32.
+template <typename Out> void gelu_backward(Out* dx, const float* dout, const float* x, int64_t n);
 
 // probs (BT,V) = softmax(logits); returns the mean over rows of
 // -log probs[target] (accumulated in double). targets (BT) in [0,V).

@@ -428,7 +428,13 @@ void Gpt::block_backward(int l, int B, int T) {
   e.release();
   if (g.mproj_b)
     bias_backward(g.mproj_b, dres_, BT, C);
-  e.gelu_backward(dbig_, dbig_, a.fch, BT * 4 * C);
+  // In bf16 mode (and no bias gradient to take from it) into a bf16 copy.
+  if (e.precision() == Precision::bf16 && !g.fc_b)
+    e.timed("gelu", [&] {
+      gelu_backward(e.bf16_output(dbig_, size_t(BT * 4 * C)), dbig_, a.fch, BT * 4 * C);
+    });
+  else
+    e.gelu_backward(dbig_, dbig_, a.fch, BT * 4 * C);
   // dtmp (B,T,C) = dfch . c_fc; d c_fc (4C,C) += dfch^T . ln2
   e.hold(dbig_, size_t(BT * 4 * C));
   e.matmul(dtmp_, dbig_, w.fc_w, nullptr, {1, BT, C, 4 * C, false, false, false, false});

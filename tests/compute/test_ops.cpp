@@ -265,6 +265,14 @@ TEST_P(KernelTest, Bf16OutputsAreTheF32OnesRounded) {
   EXPECT_EQ(gb, rounded(g));
   ref::gelu_forward(g_r.data(), x.data(), int64_t(x.size()));
   EXPECT_TRUE(all_close(g, g_r, 1e-5, 1e-6));
+  const auto dout = randn(x.size(), 45);
+  std::vector<float> dx(x.size()), dx_r(x.size());
+  std::vector<uint16_t> dxb(x.size());
+  gelu_backward(dx.data(), dout.data(), x.data(), int64_t(x.size()));
+  gelu_backward(dxb.data(), dout.data(), x.data(), int64_t(x.size()));
+  EXPECT_EQ(dxb, rounded(dx));
+  ref::gelu_backward(dx_r.data(), dout.data(), x.data(), int64_t(x.size()));
+  EXPECT_TRUE(all_close(dx, dx_r, 1e-5, 1e-6));
 }
 
 TEST_P(KernelTest, CrossEntropyMatchesReference) {
