@@ -351,12 +351,6 @@ void bias_backward(float* db, const float* dout, int64_t rows, int64_t N) {
   }
 }
 
-void add(float* out, const float* a, const float* b, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = a[i] + b[i];
-}
-
 void accumulate(float* out, const float* a, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i)

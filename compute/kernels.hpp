@@ -1,9 +1,9 @@
 // Hand-written kernels for the elementwise and data-movement parts of the
 // model that oneDNN has no fused primitive for: embeddings, head split/merge,
 // the fused scale + causal mask + softmax of attention, cross-entropy, bias
-// gradients. Free functions, outputs first, shapes in the comments. They
-// parallelise with OpenMP over independent rows, so results do not depend on
-// the thread count. Plain twins live in reference.hpp.
+// gradients, and GELU where it must write bf16. Free functions, outputs first, shapes in the
+// comments. They parallelise with OpenMP over independent rows, so results do not depend on the
+// thread count. Plain twins live in reference.hpp.
 #pragma once
 
 #include <cstdint>
@@ -63,8 +63,6 @@ void crossentropy_backward(float* dlogits, const float* probs, const int32_t* ta
 
 // db (N) += sum over rows of dout (rows,N).
 void bias_backward(float* db, const float* dout, int64_t rows, int64_t N);
-// out (n) = a + b; out may alias either.
-void add(float* out, const float* a, const float* b, int64_t n);
 // out (n) += a.
 void accumulate(float* out, const float* a, int64_t n);
 
