@@ -4,9 +4,10 @@
 // OpenMP: call an Engine from a single thread only (each calling thread gets
 // its own OpenMP pool), and set the thread count with omp_set_num_threads.
 //
-// Matmuls run in f32, or in bf16 (inputs rounded to bf16, f32 accumulation and
-// f32 output) when the Engine is built with Precision::bf16. Layer norm and
-// GELU always run in f32. Every op has a plain twin in reference.hpp.
+// Matmuls run in f32, or in bf16 (bf16 inputs, f32 accumulation and f32
+// output) when the Engine is built with Precision::bf16; their bf16 inputs are
+// rounded here or written in bf16 by their producers (bf16_output). Layer norm
+// and GELU run in f32. Every op has a plain twin in reference.hpp.
 #pragma once
 
 #include <chrono>

@@ -333,10 +333,10 @@ void Gpt::block_forward(int l, int B, int T) {
   // ln2 (B,T,C); fch, fchg (B,T,4C)
   e.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_var, a.xmid, w.ln2_w, w.ln2_b, BT, C);
   e.matmul(a.fch, a.ln2, w.fc_w, w.fc_b, {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
+  // In bf16 mode into a bf16 copy (fchg is only read by matmuls).
   if (e.precision() == Precision::bf16)
-    e.timed("gelu", [&] {
-      produce(e, a.fchg, BT * 4 * C, [&](auto* g) { gelu_forward(g, a.fch, BT * 4 * C); });
-    });
+    e.timed("gelu",
+            [&] { gelu_forward(e.bf16_output(a.fchg, size_t(BT * 4 * C)), a.fch, BT * 4 * C); });
   else
     e.gelu_forward(a.fchg, a.fch, BT * 4 * C);
   // xout (B,T,C) = xmid + fchg . mlp.c_proj^T
@@ -472,10 +472,8 @@ void Gpt::block_backward(int l, int B, int T) {
     e.matmul(dv_ + h * hs, a.att + h * T + h, dyh_ + h * hs, nullptr,
              {BNH, Th, hs, Th, true, false, false, false, T, hs, hs, ss, sq, sq});
   } else {
-    e.hold(dyh_, size_t(BNH * T * hs));
     e.matmul(datt_, dyh_, a.v, nullptr, {BNH, T, T, hs, false, true, false, false});
     e.matmul(dv_, a.att, dyh_, nullptr, {BNH, T, hs, T, true, false, false, false});
-    e.release();
   }
   // dpre, written over datt (in place in f32)
   e.timed("softmax", [&] {
@@ -498,10 +496,8 @@ void Gpt::block_backward(int l, int B, int T) {
     e.matmul(dk_ + h * hs, datt_ + h * T + h, a.q + h * hs, nullptr,
              {BNH, Th, hs, Th, true, false, false, false, T, hs, hs, ss, sq, sq});
   } else {
-    e.hold(datt_, size_t(BNH * T * T));
     e.matmul(dq_, datt_, a.k, nullptr, {BNH, T, hs, T, false, false, false, false});
     e.matmul(dk_, datt_, a.q, nullptr, {BNH, T, hs, T, true, false, false, false});
-    e.release();
   }
   // dqkv (B,T,3C); in f32 when the bias gradient needs it
   e.timed("heads split/merge", [&] {
