@@ -43,8 +43,9 @@ Engine::Engine(Precision precision)
 
 Engine::~Engine() = default;
 
-Engine::MmPrim& Engine::matmul_prim(const MatmulShape& s) {
-  auto it = mm_.find(s);
+Engine::MmPrim& Engine::matmul_prim(const MatmulShape& s, bool c_bf16) {
+  const auto key = std::make_pair(s, c_bf16);
+  auto it = mm_.find(key);
   if (it != mm_.end())
     return it->second;
   const dt in_t = precision_ == Precision::bf16 ? dt::bf16 : dt::f32;
@@ -55,7 +56,7 @@ Engine::MmPrim& Engine::matmul_prim(const MatmulShape& s) {
   // B (B,K,N): stored (B,K,N) or, transposed, (B,N,K), rows ldb apart.
   dnnl::memory::desc b(dims{B, K, N}, in_t,
                        s.trans_b ? dims{s.sb_(), 1, s.ldb_()} : dims{s.sb_(), s.ldb_(), 1});
-  dnnl::memory::desc c(dims{B, M, N}, dt::f32, dims{s.sc_(), s.ldc_(), 1});
+  dnnl::memory::desc c(dims{B, M, N}, c_bf16 ? dt::bf16 : dt::f32, dims{s.sc_(), s.ldc_(), 1});
   dnnl::memory::desc bias;
   if (s.bias)
     bias = dnnl::memory::desc(dims{1, 1, N}, dt::f32, dims{N, N, 1});
@@ -68,7 +69,7 @@ Engine::MmPrim& Engine::matmul_prim(const MatmulShape& s) {
   dnnl::matmul::desc d = s.bias ? dnnl::matmul::desc(a, b, bias, c) : dnnl::matmul::desc(a, b, c);
   dnnl::matmul::primitive_desc pd(d, attr, eng_);
   ++created_;
-  return mm_.emplace(s, MmPrim{dnnl::matmul(pd), a, b, c, bias}).first->second;
+  return mm_.emplace(key, MmPrim{dnnl::matmul(pd), a, b, c, bias}).first->second;
 }
 
 uint16_t* Engine::to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n) {
@@ -132,9 +133,23 @@ const uint16_t* Engine::operand_bf16(std::vector<uint16_t>& scratch, const float
 
 void Engine::matmul(float* c, const float* a, const float* b, const float* bias,
                     const MatmulShape& s) {
+  run_matmul(c, false, a, b, bias, s);
+}
+
+void Engine::matmul(uint16_t* c, const float* a, const float* b, const float* bias,
+                    const MatmulShape& s) {
+  if (precision_ != Precision::bf16)
+    throw std::logic_error("Engine::matmul: a bf16 result needs bf16 mode");
+  if (s.accumulate)
+    throw std::invalid_argument("Engine::matmul: a bf16 result cannot be accumulated into");
+  run_matmul(c, true, a, b, bias, s);
+}
+
+void Engine::run_matmul(void* c, bool c_bf16, const float* a, const float* b, const float* bias,
+                        const MatmulShape& s) {
   if ((bias != nullptr) != s.bias)
     throw std::invalid_argument("Engine::matmul: bias pointer and MatmulShape::bias disagree");
-  MmPrim& p = matmul_prim(s);
+  MmPrim& p = matmul_prim(s, c_bf16);
   void* ap = const_cast<float*>(a);
   void* bp = const_cast<float*>(b);
   if (precision_ == Precision::bf16)

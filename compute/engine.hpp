@@ -4,10 +4,12 @@
 // OpenMP: call an Engine from a single thread only (each calling thread gets
 // its own OpenMP pool), and set the thread count with omp_set_num_threads.
 //
-// Matmuls run in f32, or in bf16 (bf16 inputs, f32 accumulation and f32
-// output) when the Engine is built with Precision::bf16; their bf16 inputs are
-// rounded here or written in bf16 by their producers (bf16_output). Layer norm
-// and GELU run in f32. Every op has a plain twin in reference.hpp.
+// Matmuls run in f32, or in bf16 (bf16 inputs, f32 accumulation, an f32 or
+// bf16 result) when the Engine is built with Precision::bf16; their bf16
+// inputs are rounded here or written in bf16 by their producers
+// (bf16_output). Layer norm runs in f32, and so does the eltwise GELU (bf16
+// mode uses the GELU kernels in kernels.hpp). Every op has a plain twin in
+// reference.hpp.
 #pragma once
 
 #include <chrono>
@@ -17,6 +19,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace orbitrain::compute {
@@ -68,6 +71,10 @@ public:
 
   // c (batch,M,N) = a * b (+ bias) (+ c); see MatmulShape.
   void matmul(float* c, const float* a, const float* b, const float* bias, const MatmulShape& s);
+  // bf16 mode only: the same with c written in bf16 (f32 accumulation, the
+  // bias added in f32, then one rounding to nearest even), for a result that
+  // the next kernel reads in bf16. Not with s.accumulate.
+  void matmul(uint16_t* c, const float* a, const float* b, const float* bias, const MatmulShape& s);
 
   // out (rows,C) = (x - mean) / sqrt(var + 1e-5) * w + b; mean, var are (rows)
   // and are kept for the backward pass. b may be null (no shift).
@@ -155,7 +162,9 @@ private:
     dnnl::matmul prim;
     dnnl::memory::desc a, b, c, bias;
   };
-  MmPrim& matmul_prim(const MatmulShape& s);
+  MmPrim& matmul_prim(const MatmulShape& s, bool c_bf16);
+  void run_matmul(void* c, bool c_bf16, const float* a, const float* b, const float* bias,
+                  const MatmulShape& s);
   LnPrims& ln_prims(int64_t rows, int64_t C, bool shift);
   EltPrims& elt_prims(int64_t n);
   uint16_t* to_bf16(std::vector<uint16_t>& dst, const float* src, size_t n);
@@ -175,7 +184,7 @@ private:
   Precision precision_;
   dnnl::engine eng_;
   dnnl::stream stream_;
-  std::map<MatmulShape, MmPrim> mm_;
+  std::map<std::pair<MatmulShape, bool>, MmPrim> mm_; // keyed by shape and bf16 result
   std::map<std::tuple<int64_t, int64_t, bool>, std::unique_ptr<LnPrims>> ln_;
   std::map<int64_t, std::unique_ptr<EltPrims>> elt_;
   std::vector<uint16_t> bf_a_, bf_b_;

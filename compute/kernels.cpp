@@ -50,30 +50,6 @@ inline int live_span(int t, int T) {
   return std::min(T, (t + 16) & ~15);
 }
 
-// max of s[0..t] over the live span n. Kept in 16 running maxima, which GCC
-// vectorises; a plain max reduction stays scalar (std::max is not
-// associative for NaN), and its dependency chain made the softmax forward
-// compute-bound.
-inline float row_max(const float* s, int t, int n) {
-  constexpr int L = 16;
-  float m[L];
-  for (int k = 0; k < L; ++k)
-    m[k] = -INFINITY;
-  int j = 0;
-  for (; j + L <= n; j += L)
-    for (int k = 0; k < L; ++k) {
-      const float x = s[j + k]; // loaded unconditionally, or GCC keeps the loop scalar
-      const float v = j + k <= t ? x : -INFINITY;
-      m[k] = m[k] > v ? m[k] : v;
-    }
-  for (; j <= t; ++j)
-    m[0] = m[0] > s[j] ? m[0] : s[j];
-  float mx = m[0];
-  for (int k = 1; k < L; ++k)
-    mx = mx > m[k] ? mx : m[k];
-  return mx;
-}
-
 } // namespace
 
 void encoder_forward(float* out, const int32_t* idx, const float* wte, const float* wpe, int B,
@@ -114,27 +90,27 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t
 
 namespace {
 
-// Copies hs values from src to dst, rounding when Out is bf16.
-template <typename Out> inline void copy_row(Out* dst, const float* src, int hs) {
-  if constexpr (std::is_same_v<Out, float>) {
-    std::memcpy(dst, src, sizeof(float) * size_t(hs));
+// Copies hs values from src to dst, converting between f32 and bf16.
+template <typename Out, typename In> inline void copy_row(Out* dst, const In* src, int hs) {
+  if constexpr (std::is_same_v<Out, In>) {
+    std::memcpy(dst, src, sizeof(Out) * size_t(hs));
   } else {
 #pragma omp simd
     for (int i = 0; i < hs; ++i)
-      store(dst + i, src[i]);
+      store(dst + i, load(src[i]));
   }
 }
 
 } // namespace
 
-template <typename Out>
-void split_heads(Out* q, Out* k, Out* v, const float* qkv, int B, int T, int NH, int hs) {
+template <typename Out, typename In>
+void split_heads(Out* q, Out* k, Out* v, const In* qkv, int B, int T, int NH, int hs) {
   const int C = NH * hs;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < NH; ++h)
       for (int t = 0; t < T; ++t) {
-        const float* src = qkv + (int64_t(b) * T + t) * 3 * C + int64_t(h) * hs;
+        const In* src = qkv + (int64_t(b) * T + t) * 3 * C + int64_t(h) * hs;
         const int64_t o = ((int64_t(b) * NH + h) * T + t) * hs;
         copy_row(q + o, src, hs);
         copy_row(k + o, src + C, hs);
@@ -142,9 +118,9 @@ void split_heads(Out* q, Out* k, Out* v, const float* qkv, int B, int T, int NH,
       }
 }
 
-template <typename Out>
-void merge_heads3(Out* dqkv, const float* dq, const float* dk, const float* dv, int B, int T,
-                  int NH, int hs) {
+template <typename Out, typename In>
+void merge_heads3(Out* dqkv, const In* dq, const In* dk, const In* dv, int B, int T, int NH,
+                  int hs) {
   const int C = NH * hs;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
@@ -158,7 +134,8 @@ void merge_heads3(Out* dqkv, const float* dq, const float* dk, const float* dv, 
       }
 }
 
-template <typename Out> void merge_heads(Out* y, const float* yh, int B, int T, int NH, int hs) {
+template <typename Out, typename In>
+void merge_heads(Out* y, const In* yh, int B, int T, int NH, int hs) {
   const int C = NH * hs;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
@@ -168,7 +145,8 @@ template <typename Out> void merge_heads(Out* y, const float* yh, int B, int T, 
                  yh + ((int64_t(b) * NH + h) * T + t) * hs, hs);
 }
 
-template <typename Out> void split_heads1(Out* yh, const float* y, int B, int T, int NH, int hs) {
+template <typename Out, typename In>
+void split_heads1(Out* yh, const In* y, int B, int T, int NH, int hs) {
   const int C = NH * hs;
 #pragma omp parallel for collapse(2) schedule(static) if (int64_t(B) * T * NH * hs >= kParallelMin)
   for (int b = 0; b < B; ++b)
@@ -178,8 +156,36 @@ template <typename Out> void split_heads1(Out* yh, const float* y, int B, int T,
                  y + (int64_t(b) * T + t) * C + int64_t(h) * hs, hs);
 }
 
-template <typename Out>
-void causal_softmax_forward(Out* att, const float* scores, float scale, int64_t N, int T) {
+namespace {
+
+// max of s[0..t] over the live span n. Kept in 16 running maxima, which GCC
+// vectorises; a plain max reduction stays scalar (std::max is not
+// associative for NaN), and its dependency chain made the softmax forward
+// compute-bound.
+template <typename In> inline float row_max(const In* s, int t, int n) {
+  constexpr int L = 16;
+  float m[L];
+  for (int k = 0; k < L; ++k)
+    m[k] = -INFINITY;
+  int j = 0;
+  for (; j + L <= n; j += L)
+    for (int k = 0; k < L; ++k) {
+      const float x = load(s[j + k]); // loaded unconditionally, or GCC keeps the loop scalar
+      const float v = j + k <= t ? x : -INFINITY;
+      m[k] = m[k] > v ? m[k] : v;
+    }
+  for (; j <= t; ++j)
+    m[0] = m[0] > load(s[j]) ? m[0] : load(s[j]);
+  float mx = m[0];
+  for (int k = 1; k < L; ++k)
+    mx = mx > m[k] ? mx : m[k];
+  return mx;
+}
+
+} // namespace
+
+template <typename Out, typename In>
+void causal_softmax_forward(Out* att, const In* scores, float scale, int64_t N, int T) {
 #pragma omp parallel if (N * T * T >= kParallelMin)
   {
     // exp of one row, so that att is written once (scores may be att).
@@ -188,7 +194,7 @@ void causal_softmax_forward(Out* att, const float* scores, float scale, int64_t 
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < N * T; ++r) {
       const int t = int(r % T), n = live_span(t, T);
-      const float* s = scores + r * T;
+      const In* s = scores + r * T;
       Out* a = att + r * T;
       const float mx = row_max(s, t, n);
       // 16 partial sums over whole blocks of 16 (vectorised with no
@@ -197,12 +203,12 @@ void causal_softmax_forward(Out* att, const float* scores, float scale, int64_t 
       int j = 0;
       for (; j + 16 <= n; j += 16)
         for (int k = 0; k < 16; ++k) {
-          const float x = fast_exp((s[j + k] - mx) * scale);
+          const float x = fast_exp((load(s[j + k]) - mx) * scale);
           e[j + k] = j + k <= t ? x : 0.f;
           part[k] += e[j + k];
         }
       for (; j < n; ++j) {
-        const float x = fast_exp((s[j] - mx) * scale);
+        const float x = fast_exp((load(s[j]) - mx) * scale);
         e[j] = j <= t ? x : 0.f;
         part[0] += e[j];
       }
@@ -219,24 +225,24 @@ void causal_softmax_forward(Out* att, const float* scores, float scale, int64_t 
   }
 }
 
-template <typename Out, typename Att>
-void causal_softmax_backward(Out* dpre, const float* datt, const Att* att, float scale, int64_t N,
+template <typename Out, typename In>
+void causal_softmax_backward(Out* dpre, const In* datt, const In* att, float scale, int64_t N,
                              int T) {
 #pragma omp parallel for schedule(static) if (N * T * T >= kParallelMin)
   for (int64_t r = 0; r < N * T; ++r) {
     const int t = int(r % T), n = live_span(t, T);
-    const Att* a = att + r * T;
-    const float* d = datt + r * T;
+    const In* a = att + r * T;
+    const In* d = datt + r * T;
     Out* o = dpre + r * T;
     float dot = 0.f;
 #pragma omp simd reduction(+ : dot)
     for (int j = 0; j < n; ++j) {
-      const float x = load(a[j]) * d[j];
+      const float x = load(a[j]) * load(d[j]);
       dot += j <= t ? x : 0.f;
     }
 #pragma omp simd
     for (int j = 0; j < n; ++j) {
-      const float x = scale * load(a[j]) * (d[j] - dot);
+      const float x = scale * load(a[j]) * (load(d[j]) - dot);
       store(o + j, j <= t ? x : 0.f);
     }
     for (int j = n; j < T; ++j)
@@ -260,43 +266,45 @@ inline void erf_and_gauss(float x, float& erf, float& gauss) {
 }
 } // namespace
 
-template <typename Out> void gelu_forward(Out* out, const float* x, int64_t n) {
+template <typename Out, typename In> void gelu_forward(Out* out, const In* x, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
+    const float xi = load(x[i]);
     float erf, gauss;
-    erf_and_gauss(x[i], erf, gauss);
-    store(out + i, 0.5f * x[i] * (1.f + erf));
+    erf_and_gauss(xi, erf, gauss);
+    store(out + i, 0.5f * xi * (1.f + erf));
   }
 }
 
-template <typename Out> void gelu_backward(Out* dx, const float* dout, const float* x, int64_t n) {
+template <typename Out, typename In>
+void gelu_backward(Out* dx, const In* dout, const In* x, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
+    const float xi = load(x[i]);
     float erf, gauss;
-    erf_and_gauss(x[i], erf, gauss);
+    erf_and_gauss(xi, erf, gauss);
     // d/dx [x Phi(x)] = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
-    const float grad = 0.5f * (1.f + erf) + x[i] * gauss * 0.39894228040143268f;
-    store(dx + i, dout[i] * grad);
+    const float grad = 0.5f * (1.f + erf) + xi * gauss * 0.39894228040143268f;
+    store(dx + i, load(dout[i]) * grad);
   }
 }
 
-template void gelu_forward(float*, const float*, int64_t);
-template void gelu_forward(uint16_t*, const float*, int64_t);
-template void gelu_backward(float*, const float*, const float*, int64_t);
-template void gelu_backward(uint16_t*, const float*, const float*, int64_t);
-template void split_heads(float*, float*, float*, const float*, int, int, int, int);
-template void split_heads(uint16_t*, uint16_t*, uint16_t*, const float*, int, int, int, int);
-template void merge_heads3(float*, const float*, const float*, const float*, int, int, int, int);
-template void merge_heads3(uint16_t*, const float*, const float*, const float*, int, int, int, int);
-template void merge_heads(float*, const float*, int, int, int, int);
-template void merge_heads(uint16_t*, const float*, int, int, int, int);
-template void split_heads1(float*, const float*, int, int, int, int);
-template void split_heads1(uint16_t*, const float*, int, int, int, int);
-template void causal_softmax_forward(float*, const float*, float, int64_t, int);
-template void causal_softmax_forward(uint16_t*, const float*, float, int64_t, int);
-template void causal_softmax_backward(float*, const float*, const float*, float, int64_t, int);
-template void causal_softmax_backward(uint16_t*, const float*, const uint16_t*, float, int64_t,
-                                      int);
+// f32 mode: f32 in and out. bf16 mode: bf16 in (matmul results) and bf16
+// out, or f32 out where a bias gradient needs the tensor in f32.
+using bf16_t = uint16_t;
+#define ORBITRAIN_KERNELS(Out, In)                                                                 \
+  template void split_heads(Out*, Out*, Out*, const In*, int, int, int, int);                      \
+  template void merge_heads3(Out*, const In*, const In*, const In*, int, int, int, int);           \
+  template void merge_heads(Out*, const In*, int, int, int, int);                                  \
+  template void split_heads1(Out*, const In*, int, int, int, int);                                 \
+  template void causal_softmax_forward(Out*, const In*, float, int64_t, int);                      \
+  template void causal_softmax_backward(Out*, const In*, const In*, float, int64_t, int);          \
+  template void gelu_forward(Out*, const In*, int64_t);                                            \
+  template void gelu_backward(Out*, const In*, const In*, int64_t);
+ORBITRAIN_KERNELS(float, float)
+ORBITRAIN_KERNELS(bf16_t, bf16_t)
+ORBITRAIN_KERNELS(float, bf16_t)
+#undef ORBITRAIN_KERNELS
 
 double crossentropy_forward(float* probs, const float* logits, const int32_t* targets, int64_t BT,
                             int V) {

@@ -17,41 +17,45 @@ void encoder_forward(float* out, const int32_t* idx, const float* wte, const flo
 void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* idx, int B, int T,
                       int C, int V);
 
-// The kernels templated on Out write their result either in f32 (Out =
-// float) or in bf16 (Out = uint16_t, see bf16.hpp) for a tensor that only
-// bf16 matmuls read: the bf16 result is the f32 one rounded to nearest even.
+// The kernels templated on Out and In read f32 (In = float) or bf16 (In =
+// uint16_t, see bf16.hpp) and write f32 (Out = float) or bf16 (Out =
+// uint16_t). bf16 mode runs them on the bf16 results of matmuls and writes
+// bf16 for tensors that only bf16 matmuls read; they compute in f32, and a
+// bf16 result is the f32 one rounded to nearest even.
 
 // q, k, v (B,NH,T,hs) from qkv (B,T,3C), C = NH*hs.
-template <typename Out>
-void split_heads(Out* q, Out* k, Out* v, const float* qkv, int B, int T, int NH, int hs);
+template <typename Out, typename In>
+void split_heads(Out* q, Out* k, Out* v, const In* qkv, int B, int T, int NH, int hs);
 // dqkv (B,T,3C) from dq, dk, dv (B,NH,T,hs): the adjoint of split_heads (overwrites).
-template <typename Out>
-void merge_heads3(Out* dqkv, const float* dq, const float* dk, const float* dv, int B, int T,
-                  int NH, int hs);
+template <typename Out, typename In>
+void merge_heads3(Out* dqkv, const In* dq, const In* dk, const In* dv, int B, int T, int NH,
+                  int hs);
 // y (B,T,C) from yh (B,NH,T,hs).
-template <typename Out> void merge_heads(Out* y, const float* yh, int B, int T, int NH, int hs);
+template <typename Out, typename In>
+void merge_heads(Out* y, const In* yh, int B, int T, int NH, int hs);
 // yh (B,NH,T,hs) from y (B,T,C): the adjoint of merge_heads.
-template <typename Out> void split_heads1(Out* yh, const float* y, int B, int T, int NH, int hs);
+template <typename Out, typename In>
+void split_heads1(Out* yh, const In* y, int B, int T, int NH, int hs);
 
 // att (N,T,T): row t is softmax(scale * scores[t, 0..t]) followed by zeros
 // (causal mask). N = B*NH. An f32 att may be scores itself (in place).
-template <typename Out>
-void causal_softmax_forward(Out* att, const float* scores, float scale, int64_t N, int T);
-// dpre (N,T,T) = scale * att * (datt - sum_j att*datt), 0 above the diagonal;
-// att in f32 or bf16. An f32 dpre may alias datt.
-template <typename Out, typename Att>
-void causal_softmax_backward(Out* dpre, const float* datt, const Att* att, float scale, int64_t N,
+template <typename Out, typename In>
+void causal_softmax_forward(Out* att, const In* scores, float scale, int64_t N, int T);
+// dpre (N,T,T) = scale * att * (datt - sum_j att*datt), 0 above the diagonal.
+// An f32 dpre may alias an f32 datt.
+template <typename Out, typename In>
+void causal_softmax_backward(Out* dpre, const In* datt, const In* att, float scale, int64_t N,
                              int T);
 
 // out (n) = gelu_erf(x) = x/2 (1 + erf(x/sqrt 2)), erf by Abramowitz and
 // Stegun 7.1.26 (absolute error < 1.5e-7), as oneDNN's eltwise computes it.
-// bf16 mode's forward: oneDNN 2.6 has no fast primitive that applies GELU
-// to f32 and writes bf16 (its binary with a GELU post-op falls back to a
-// reference loop, 140 ms for the small model's 3M values).
-template <typename Out> void gelu_forward(Out* out, const float* x, int64_t n);
-// dx (n) = dout * gelu_erf'(x), with the same erf; may alias dout (f32).
-// bf16 mode's backward when no bias gradient needs dx in f32.
-template <typename Out> void gelu_backward(Out* dx, const float* dout, const float* x, int64_t n);
+// bf16 mode's GELU (f32 mode uses oneDNN's eltwise): oneDNN 2.6 has no fast
+// primitive that reads or writes bf16 here (its binary with a GELU post-op
+// falls back to a reference loop, 140 ms for the small model's 3M values).
+template <typename Out, typename In> void gelu_forward(Out* out, const In* x, int64_t n);
+// dx (n) = dout * gelu_erf'(x), with the same erf; an f32 dx may alias an f32 dout.
+template <typename Out, typename In>
+void gelu_backward(Out* dx, const In* dout, const In* x, int64_t n);
 
 // probs (BT,V) = softmax(logits); returns the mean over rows of
 // -log probs[target] (accumulated in double). targets (BT) in [0,V).

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 namespace orbitrain::compute {
 
@@ -238,6 +239,14 @@ void Gpt::ensure_activations(int B, int T) {
   dres_ = stake(BT * C), dtmp_ = stake(BT * C), dbig_ = stake(BT * 4 * C);
   dqkv_ = stake(BT * 3 * C), dq_ = stake(BT * C), dk_ = stake(BT * C), dv_ = stake(BT * C);
   dyh_ = stake(BT * C), datt_ = stake(att), dlogits_ = stake(BT * V);
+  if (engine_.precision() == Precision::bf16) {
+    // The largest set of transients alive at once: the backward's datt, dv,
+    // dq and dk, or its MLP gradient.
+    fch16_.resize(size_t(nl_) * BT * 4 * C);
+    tmp16_.resize(std::max(att + 3 * BT * C, BT * 4 * C));
+    for (int l = 0; l < nl_; ++l)
+      a_[size_t(l)].fch_bf16 = fch16_.data() + size_t(l) * BT * 4 * C;
+  }
   // Everything after the residual stream is written by the forward and only
   // read by the backward: the matmul operands among it are rounded to bf16
   // once per step.
@@ -257,20 +266,27 @@ static bool use_causal_blocks(const Engine& e, int T) {
   return e.precision() == Precision::f32 && T >= 4 && T % 2 == 0;
 }
 
-// Runs kernel(out) on the n floats at f32: in bf16 mode, out is the bf16 copy
-// that the matmuls reading the tensor use (Engine::bf16_output), and the f32
-// tensor is left unwritten; otherwise out is f32 itself. For tensors that
-// only matmuls read.
-template <typename Kernel> static void produce(Engine& e, float* f32, int64_t n, Kernel&& kernel) {
-  if (uint16_t* b = e.bf16_output(f32, size_t(n)))
-    kernel(b);
+template <typename A> A* Gpt::operand(float* f32, int64_t n) {
+  if constexpr (std::is_same_v<A, float>)
+    return f32;
   else
-    kernel(f32);
+    return engine_.bf16_output(f32, size_t(n));
 }
 
-void Gpt::block_forward(int l, int B, int T) {
+template <typename A> A* Gpt::transient(float* f32, int64_t offset) {
+  if constexpr (std::is_same_v<A, float>)
+    return f32;
+  else
+    return tmp16_.data() + offset;
+}
+
+// The block's activations that matmuls write and read are of type A (see
+// model.hpp); layer norms, the residual stream and parameter gradients are
+// always f32.
+template <typename A> void Gpt::block_forward(int l, int B, int T) {
+  constexpr bool bf16 = std::is_same_v<A, uint16_t>;
   const int C = cfg_.n_embd, NH = cfg_.n_head, hs = C / NH;
-  const int64_t BT = int64_t(B) * T;
+  const int64_t BT = int64_t(B) * T, BNH = int64_t(B) * NH;
   const BlockW& w = w_[size_t(l)];
   BlockActs& a = a_[size_t(l)];
   const float* x = res_[size_t(l)];
@@ -278,67 +294,61 @@ void Gpt::block_forward(int l, int B, int T) {
   Engine& e = engine_;
   // ln1 is (B,T,C)
   e.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_var, x, w.ln1_w, w.ln1_b, BT, C);
-  // qkv (B,T,3C) = ln1 . c_attn^T
-  e.matmul(a.qkv, a.ln1, w.attn_w, w.attn_b,
+  // qkv (B,T,3C) = ln1 . c_attn^T; q, k, v are (B,NH,T,hs)
+  A* qkv = transient<A>(a.qkv, 0);
+  e.matmul(qkv, a.ln1, w.attn_w, w.attn_b,
            {1, BT, 3 * C, C, false, true, false, w.attn_b != nullptr});
-  // q, k, v are (B,NH,T,hs)
   e.timed("heads split/merge", [&] {
-    if (uint16_t* qb = e.bf16_output(a.q, size_t(BT * C)))
-      split_heads(qb, e.bf16_output(a.k, size_t(BT * C)), e.bf16_output(a.v, size_t(BT * C)), a.qkv,
-                  B, T, NH, hs);
-    else
-      split_heads(a.q, a.k, a.v, a.qkv, B, T, NH, hs);
+    split_heads(operand<A>(a.q, BT * C), operand<A>(a.k, BT * C), operand<A>(a.v, BT * C), qkv, B,
+                T, NH, hs);
   });
-  // att (B,NH,T,T) = softmax(q k^T / sqrt(hs)) with the causal mask
-  const int64_t BNH = int64_t(B) * NH;
+  // att (B,NH,T,T) = softmax(q k^T / sqrt(hs)) with the causal mask; in
+  // f32 in place over the scores
+  A* scores = transient<A>(a.att, 0);
   const bool blocks = use_causal_blocks(e, T);
   if (blocks) {
     const int64_t h = T / 2, Th = T - h, sq = int64_t(T) * hs, ss = int64_t(T) * T;
     // att[0:h, 0:h] = q[0:h] k[0:h]^T;  att[h:T, 0:T] = q[h:T] k^T
-    e.matmul(a.att, a.q, a.k, nullptr,
+    e.matmul(scores, a.q, a.k, nullptr,
              {BNH, h, h, hs, false, true, false, false, hs, hs, T, sq, sq, ss});
-    e.matmul(a.att + h * T, a.q + h * hs, a.k, nullptr,
+    e.matmul(scores + h * T, a.q + h * hs, a.k, nullptr,
              {BNH, Th, T, hs, false, true, false, false, hs, hs, T, sq, sq, ss});
   } else {
-    e.matmul(a.att, a.q, a.k, nullptr, {BNH, T, T, hs, false, true, false, false});
+    e.matmul(scores, a.q, a.k, nullptr, {BNH, T, T, hs, false, true, false, false});
   }
-  // In f32, in place over the scores; in bf16, into a bf16 copy only (att
-  // keeps the f32 scores), which the matmuls and the backward read.
-  e.timed("softmax", [&] {
-    const float scale = 1.f / std::sqrt(float(hs));
-    uint16_t* ab = e.bf16_output(a.att, size_t(BNH * T * T));
-    if (ab)
-      causal_softmax_forward(ab, a.att, scale, BNH, T);
-    else
-      causal_softmax_forward(a.att, a.att, scale, BNH, T);
-    a.att_bf16 = ab;
-  });
+  A* att = operand<A>(a.att, BNH * T * T);
+  e.timed("softmax",
+          [&] { causal_softmax_forward(att, scores, 1.f / std::sqrt(float(hs)), BNH, T); });
+  if constexpr (bf16)
+    a.att_bf16 = att;
   // yh (B,NH,T,hs) = att v; y (B,T,C)
+  A* yh = transient<A>(a.yh, 0);
   if (blocks) {
     const int64_t h = T / 2, Th = T - h, sq = int64_t(T) * hs, ss = int64_t(T) * T;
     // yh[0:h] = att[0:h, 0:h] v[0:h];  yh[h:T] = att[h:T, 0:T] v
-    e.matmul(a.yh, a.att, a.v, nullptr,
+    e.matmul(yh, a.att, a.v, nullptr,
              {BNH, h, hs, h, false, false, false, false, T, hs, hs, ss, sq, sq});
-    e.matmul(a.yh + h * hs, a.att + h * T, a.v, nullptr,
+    e.matmul(yh + h * hs, a.att + h * T, a.v, nullptr,
              {BNH, Th, hs, T, false, false, false, false, T, hs, hs, ss, sq, sq});
   } else {
-    e.matmul(a.yh, a.att, a.v, nullptr, {BNH, T, hs, T, false, false, false, false});
+    e.matmul(yh, a.att, a.v, nullptr, {BNH, T, hs, T, false, false, false, false});
   }
-  e.timed("heads split/merge",
-          [&] { produce(e, a.y, BT * C, [&](auto* y) { merge_heads(y, a.yh, B, T, NH, hs); }); });
+  e.timed("heads split/merge", [&] { merge_heads(operand<A>(a.y, BT * C), yh, B, T, NH, hs); });
   // xmid (B,T,C) = x + y . attn.c_proj^T
   e.timed("residual", [&] { std::memcpy(a.xmid, x, sizeof(float) * size_t(BT * C)); });
   e.matmul(a.xmid, a.y, w.aproj_w, w.aproj_b,
            {1, BT, C, C, false, true, true, w.aproj_b != nullptr});
   // ln2 (B,T,C); fch, fchg (B,T,4C)
   e.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_var, a.xmid, w.ln2_w, w.ln2_b, BT, C);
-  e.matmul(a.fch, a.ln2, w.fc_w, w.fc_b, {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
-  // In bf16 mode into a bf16 copy (fchg is only read by matmuls).
-  if (e.precision() == Precision::bf16)
-    e.timed("gelu",
-            [&] { gelu_forward(e.bf16_output(a.fchg, size_t(BT * 4 * C)), a.fch, BT * 4 * C); });
-  else
+  if constexpr (bf16) {
+    e.matmul(a.fch_bf16, a.ln2, w.fc_w, w.fc_b,
+             {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
+    e.timed("gelu", [&] { gelu_forward(operand<A>(a.fchg, BT * 4 * C), a.fch_bf16, BT * 4 * C); });
+  } else {
+    e.matmul(a.fch, a.ln2, w.fc_w, w.fc_b,
+             {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
     e.gelu_forward(a.fchg, a.fch, BT * 4 * C);
+  }
   // xout (B,T,C) = xmid + fchg . mlp.c_proj^T
   e.timed("residual", [&] { std::memcpy(xout, a.xmid, sizeof(float) * size_t(BT * C)); });
   e.matmul(xout, a.fchg, w.mproj_w, w.mproj_b,
@@ -369,7 +379,10 @@ float Gpt::forward(const int32_t* tokens, const float* acts, const int32_t* targ
   }
   for (int l = 0; l < nl_; ++l) {
     need(block_span_[size_t(l)].second);
-    block_forward(l, B, T);
+    if (engine_.precision() == Precision::bf16)
+      block_forward<uint16_t>(l, B, T);
+    else
+      block_forward<float>(l, B, T);
   }
   if (!range_.head)
     return 0.f;
@@ -411,7 +424,8 @@ const float* Gpt::input_grad() const {
   return dres_;
 }
 
-void Gpt::block_backward(int l, int B, int T) {
+template <typename A> void Gpt::block_backward(int l, int B, int T) {
+  constexpr bool bf16 = std::is_same_v<A, uint16_t>;
   const int C = cfg_.n_embd, NH = cfg_.n_head, hs = C / NH;
   const int64_t BT = int64_t(B) * T, BNH = int64_t(B) * NH;
   const BlockW& w = w_[size_t(l)];
@@ -422,16 +436,21 @@ void Gpt::block_backward(int l, int B, int T) {
   // On entry dres_ (B,T,C) is the gradient of the block output; on exit, of its input.
   // MLP: dbig (B,T,4C) = dres . mlp.c_proj; d mlp.c_proj (C,4C) += dres^T . fchg
   // (hold: each gradient read by two matmuls in a row is rounded to bf16 once)
+  A* dfchg = transient<A>(dbig_, 0);
   e.hold(dres_, size_t(BT * C));
-  e.matmul(dbig_, dres_, w.mproj_w, nullptr, {1, BT, 4 * C, C, false, false, false, false});
+  e.matmul(dfchg, dres_, w.mproj_w, nullptr, {1, BT, 4 * C, C, false, false, false, false});
   e.matmul(g.mproj_w, dres_, a.fchg, nullptr, {1, C, 4 * C, BT, true, false, true, false});
   e.release();
   if (g.mproj_b)
     bias_backward(g.mproj_b, dres_, BT, C);
-  // In bf16 mode (and no bias gradient to take from it) into a bf16 copy.
-  if (e.precision() == Precision::bf16 && !g.fc_b)
+  // dfch (B,T,4C) into dbig: in bf16 mode in bf16 only, unless the bias
+  // gradient needs it in f32
+  if constexpr (bf16)
     e.timed("gelu", [&] {
-      gelu_backward(e.bf16_output(dbig_, size_t(BT * 4 * C)), dbig_, a.fch, BT * 4 * C);
+      if (g.fc_b)
+        gelu_backward(dbig_, dfchg, a.fch_bf16, BT * 4 * C);
+      else
+        gelu_backward(operand<A>(dbig_, BT * 4 * C), dfchg, a.fch_bf16, BT * 4 * C);
     });
   else
     e.gelu_backward(dbig_, dbig_, a.fch, BT * 4 * C);
@@ -446,65 +465,70 @@ void Gpt::block_backward(int l, int B, int T) {
   e.layernorm_backward(dbig_, g.ln2_w, g.ln2_b, dtmp_, a.xmid, a.ln2_mean, a.ln2_var, w.ln2_w,
                        w.ln2_b, BT, C);
   e.timed("residual", [&] { accumulate(dres_, dbig_, BT * C); });
-  // Attention output projection: dtmp (B,T,C) = dres . attn.c_proj
+  // Attention output projection: dy (B,T,C) = dres . attn.c_proj
+  A* dy = transient<A>(dtmp_, 0);
   e.hold(dres_, size_t(BT * C));
-  e.matmul(dtmp_, dres_, w.aproj_w, nullptr, {1, BT, C, C, false, false, false, false});
+  e.matmul(dy, dres_, w.aproj_w, nullptr, {1, BT, C, C, false, false, false, false});
   e.matmul(g.aproj_w, dres_, a.y, nullptr, {1, C, C, BT, true, false, true, false});
   e.release();
   if (g.aproj_b)
     bias_backward(g.aproj_b, dres_, BT, C);
   // dyh (B,NH,T,hs)
-  e.timed("heads split/merge", [&] {
-    produce(e, dyh_, BT * C, [&](auto* dyh) { split_heads1(dyh, dtmp_, B, T, NH, hs); });
-  });
+  e.timed("heads split/merge", [&] { split_heads1(operand<A>(dyh_, BT * C), dy, B, T, NH, hs); });
   // datt (B,NH,T,T) = dyh v^T; dv (B,NH,T,hs) = att^T dyh
+  const int64_t natt = BNH * T * T;
+  A* datt = transient<A>(datt_, 0);
+  A* dv = transient<A>(dv_, natt);
   const bool blocks = use_causal_blocks(e, T);
   const int64_t h = T / 2, Th = T - h, sq = int64_t(T) * hs, ss = int64_t(T) * T;
   if (blocks) {
     // datt[0:h, 0:h] = dyh[0:h] v[0:h]^T;  datt[h:T, 0:T] = dyh[h:T] v^T
-    e.matmul(datt_, dyh_, a.v, nullptr,
+    e.matmul(datt, dyh_, a.v, nullptr,
              {BNH, h, h, hs, false, true, false, false, hs, hs, T, sq, sq, ss});
-    e.matmul(datt_ + h * T, dyh_ + h * hs, a.v, nullptr,
+    e.matmul(datt + h * T, dyh_ + h * hs, a.v, nullptr,
              {BNH, Th, T, hs, false, true, false, false, hs, hs, T, sq, sq, ss});
     // dv[0:h] = att[0:T, 0:h]^T dyh;  dv[h:T] = att[h:T, h:T]^T dyh[h:T]
-    e.matmul(dv_, a.att, dyh_, nullptr,
+    e.matmul(dv, a.att, dyh_, nullptr,
              {BNH, h, hs, T, true, false, false, false, T, hs, hs, ss, sq, sq});
-    e.matmul(dv_ + h * hs, a.att + h * T + h, dyh_ + h * hs, nullptr,
+    e.matmul(dv + h * hs, a.att + h * T + h, dyh_ + h * hs, nullptr,
              {BNH, Th, hs, Th, true, false, false, false, T, hs, hs, ss, sq, sq});
   } else {
-    e.matmul(datt_, dyh_, a.v, nullptr, {BNH, T, T, hs, false, true, false, false});
-    e.matmul(dv_, a.att, dyh_, nullptr, {BNH, T, hs, T, true, false, false, false});
+    e.matmul(datt, dyh_, a.v, nullptr, {BNH, T, T, hs, false, true, false, false});
+    e.matmul(dv, a.att, dyh_, nullptr, {BNH, T, hs, T, true, false, false, false});
   }
-  // dpre, written over datt (in place in f32)
+  // dpre (B,NH,T,T), over datt in f32 (in place)
+  const A* att;
+  if constexpr (bf16)
+    att = a.att_bf16;
+  else
+    att = a.att;
   e.timed("softmax", [&] {
-    const float scale = 1.f / std::sqrt(float(hs));
-    if (uint16_t* dpre = e.bf16_output(datt_, size_t(BNH * T * T)))
-      causal_softmax_backward(dpre, datt_, a.att_bf16, scale, BNH, T);
-    else
-      causal_softmax_backward(datt_, datt_, a.att, scale, BNH, T);
+    causal_softmax_backward(operand<A>(datt_, natt), datt, att, 1.f / std::sqrt(float(hs)), BNH, T);
   });
   // dq = dpre k; dk = dpre^T q (B,NH,T,hs)
+  A* dq = transient<A>(dq_, natt + BT * C);
+  A* dk = transient<A>(dk_, natt + 2 * BT * C);
   if (blocks) {
     // dq[0:h] = dpre[0:h, 0:h] k[0:h];  dq[h:T] = dpre[h:T, 0:T] k
-    e.matmul(dq_, datt_, a.k, nullptr,
+    e.matmul(dq, datt_, a.k, nullptr,
              {BNH, h, hs, h, false, false, false, false, T, hs, hs, ss, sq, sq});
-    e.matmul(dq_ + h * hs, datt_ + h * T, a.k, nullptr,
+    e.matmul(dq + h * hs, datt_ + h * T, a.k, nullptr,
              {BNH, Th, hs, T, false, false, false, false, T, hs, hs, ss, sq, sq});
     // dk[0:h] = dpre[0:T, 0:h]^T q;  dk[h:T] = dpre[h:T, h:T]^T q[h:T]
-    e.matmul(dk_, datt_, a.q, nullptr,
+    e.matmul(dk, datt_, a.q, nullptr,
              {BNH, h, hs, T, true, false, false, false, T, hs, hs, ss, sq, sq});
-    e.matmul(dk_ + h * hs, datt_ + h * T + h, a.q + h * hs, nullptr,
+    e.matmul(dk + h * hs, datt_ + h * T + h, a.q + h * hs, nullptr,
              {BNH, Th, hs, Th, true, false, false, false, T, hs, hs, ss, sq, sq});
   } else {
-    e.matmul(dq_, datt_, a.k, nullptr, {BNH, T, hs, T, false, false, false, false});
-    e.matmul(dk_, datt_, a.q, nullptr, {BNH, T, hs, T, true, false, false, false});
+    e.matmul(dq, datt_, a.k, nullptr, {BNH, T, hs, T, false, false, false, false});
+    e.matmul(dk, datt_, a.q, nullptr, {BNH, T, hs, T, true, false, false, false});
   }
   // dqkv (B,T,3C); in f32 when the bias gradient needs it
   e.timed("heads split/merge", [&] {
     if (g.attn_b)
-      merge_heads3(dqkv_, dq_, dk_, dv_, B, T, NH, hs);
+      merge_heads3(dqkv_, dq, dk, dv, B, T, NH, hs);
     else
-      produce(e, dqkv_, BT * 3 * C, [&](auto* d) { merge_heads3(d, dq_, dk_, dv_, B, T, NH, hs); });
+      merge_heads3(operand<A>(dqkv_, BT * 3 * C), dq, dk, dv, B, T, NH, hs);
   });
   // dtmp (B,T,C) = dqkv . c_attn; d c_attn (3C,C) += dqkv^T . ln1
   e.hold(dqkv_, size_t(BT * 3 * C));
@@ -544,7 +568,10 @@ void Gpt::backward(const float* grad_out, float loss_scale) {
     std::memcpy(dres_, grad_out, sizeof(float) * size_t(BT * C));
   }
   for (int l = nl_ - 1; l >= 0; --l) {
-    block_backward(l, B, T);
+    if (engine_.precision() == Precision::bf16)
+      block_backward<uint16_t>(l, B, T);
+    else
+      block_backward<float>(l, B, T);
     final_from(block_span_[size_t(l)].first);
   }
   if (range_.embed)

@@ -84,7 +84,9 @@ public:
   [[nodiscard]] const ParamSpec* find(const std::string& name) const;
   [[nodiscard]] Engine& engine() { return engine_; }
   // Floats held for activations and backward scratch at the current batch shape.
-  [[nodiscard]] size_t activation_floats() const { return acts_.size() + scratch_.size(); }
+  [[nodiscard]] size_t activation_floats() const {
+    return acts_.size() + scratch_.size() + (fch16_.size() + tmp16_.size()) / 2;
+  }
 
   // Runs the stage on a batch of B sequences of T <= block_size positions.
   // tokens (B,T) feed a stage with embeddings, acts (B,T,C) any other. A stage
@@ -127,14 +129,23 @@ private:
   struct BlockActs {
     float *ln1, *ln1_mean, *ln1_var, *qkv, *q, *k, *v, *att, *yh, *y, *xmid;
     float *ln2, *ln2_mean, *ln2_var, *fch, *fchg;
-    // bf16 mode: the attention probabilities, in bf16 only (att then holds
-    // the f32 scores); written by the forward, read by the backward.
+    // bf16 mode: the attention probabilities and the MLP's pre-activation,
+    // which exist in bf16 only (their f32 memory is not written); written
+    // by the forward, read by the backward.
     const uint16_t* att_bf16 = nullptr;
+    uint16_t* fch_bf16 = nullptr;
   };
   void bind(Buffer& buf, std::vector<BlockW>& blocks, float*& wte, float*& wpe, float*& lnf_w,
             float*& lnf_b);
   void ensure_activations(int B, int T);
-  void block_forward(int l, int B, int T);
+  // A is the type of the activations that matmuls write and read: float in
+  // f32 mode, uint16_t (bf16) in bf16 mode.
+  template <typename A> void block_forward(int l, int B, int T);
+  // Where a tensor of type A lives: in f32 mode at f32; in bf16 mode in the
+  // bf16 copy that matmuls read (operand), or at offset in the bf16 scratch
+  // (transient: a matmul result that only the next kernel reads).
+  template <typename A> A* operand(float* f32, int64_t n);
+  template <typename A> A* transient(float* f32, int64_t offset);
   // Buffer boundaries for the hooks: end of the embeddings' parameters, and
   // [begin, end) of each block's and of the final LayerNorm's.
   void find_boundaries();
@@ -146,7 +157,7 @@ private:
     if (hooks_.grads_final)
       hooks_.grads_final(begin);
   }
-  void block_backward(int l, int B, int T);
+  template <typename A> void block_backward(int l, int B, int T);
 
   GptConfig cfg_;
   StageRange range_;
@@ -175,6 +186,9 @@ private:
   Buffer scratch_;
   float *dres_ = nullptr, *dtmp_ = nullptr, *dbig_ = nullptr, *dqkv_ = nullptr, *dq_ = nullptr,
         *dk_ = nullptr, *dv_ = nullptr, *datt_ = nullptr, *dyh_ = nullptr, *dlogits_ = nullptr;
+  // bf16 mode only: every block's MLP pre-activation, and scratch for the
+  // transient matmul results.
+  Bf16Buffer fch16_, tmp16_;
 };
 
 // Copies every parameter of dst that src also has (matched by name), e.g. to

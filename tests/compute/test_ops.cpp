@@ -117,6 +117,31 @@ TEST(EngineTest, Bf16OutputIsWhatMatmulsRead) {
   EXPECT_EQ(f.bf16_output(a.data(), a.size()), nullptr);
 }
 
+// A matmul with a bf16 result writes the f32 result (bias included)
+// rounded to nearest even: a strided, batched shape and a dense one with a
+// bias. f32 mode and accumulation refuse it.
+TEST(EngineTest, Bf16ResultIsTheF32OneRounded) {
+  Engine e(Precision::bf16);
+  for (const MatmulShape& s :
+       {MatmulShape{3, 5, 10, 4, false, true, false, false, 4, 4, 10, 40, 40, 100},
+        MatmulShape{1, 37, 29, 64, false, true, false, true}}) {
+    const auto a = randn(size_t(s.span_a()), 33), b = randn(size_t(s.span_b()), 34),
+               bias = randn(size_t(s.N), 35);
+    const size_t nc = size_t((s.batch - 1) * s.sc_() + (s.M - 1) * s.ldc_() + s.N);
+    std::vector<float> c(nc);
+    std::vector<uint16_t> cb(nc);
+    e.matmul(c.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
+    e.matmul(cb.data(), a.data(), b.data(), s.bias ? bias.data() : nullptr, s);
+    EXPECT_EQ(cb, rounded(c)) << "M " << s.M;
+  }
+  std::vector<float> a(64), b(64), c(64);
+  std::vector<uint16_t> cb(64);
+  EXPECT_THROW(e.matmul(cb.data(), a.data(), b.data(), nullptr, {1, 8, 8, 8, false, false, true}),
+               std::invalid_argument);
+  Engine f;
+  EXPECT_THROW(f.matmul(cb.data(), a.data(), b.data(), nullptr, {1, 8, 8, 8}), std::logic_error);
+}
+
 TEST(EngineTest, ReusesPrimitives) {
   Engine e;
   std::vector<float> a(64), b(64), c(64);
@@ -206,48 +231,51 @@ TEST_P(KernelTest, CausalSoftmaxMatchesReference) {
   EXPECT_TRUE(all_close(d, d_r, 1e-4, 1e-6));
 }
 
-// The bf16 outputs of the kernels that have them are their f32 outputs
+// bf16 mode runs the kernels on bf16 inputs (matmul results). Fed bf16
+// values, a kernel's bf16 output is its f32 output on the same values
 // rounded to nearest even, bit for bit (the softmax backward to one bf16
-// step).
-TEST_P(KernelTest, Bf16OutputsAreTheF32OnesRounded) {
+// step), and its f32 output (where bf16 mode uses one) is the f32 output.
+TEST_P(KernelTest, Bf16KernelsAreTheF32OnesRounded) {
   const int B = 2 * scale(), T = 48, NH = 3, hs = 16, C = NH * hs;
   const int64_t BT = int64_t(B) * T, N = int64_t(B) * NH;
-  auto qkv = randn(size_t(BT * 3 * C), 41);
+  const auto qkvb = rounded(randn(size_t(BT * 3 * C), 41));
+  const auto qkv = widen(qkvb);
   std::vector<float> q(size_t(BT * C)), k(q.size()), v(q.size());
   std::vector<uint16_t> qb(q.size()), kb(q.size()), vb(q.size());
   split_heads(q.data(), k.data(), v.data(), qkv.data(), B, T, NH, hs);
-  split_heads(qb.data(), kb.data(), vb.data(), qkv.data(), B, T, NH, hs);
+  split_heads(qb.data(), kb.data(), vb.data(), qkvb.data(), B, T, NH, hs);
   EXPECT_EQ(qb, rounded(q));
   EXPECT_EQ(kb, rounded(k));
   EXPECT_EQ(vb, rounded(v));
-  std::vector<float> y(q.size()), yh(q.size()), back(qkv.size());
+  std::vector<float> y(q.size()), yh(q.size()), back(qkv.size()), backf(qkv.size());
   std::vector<uint16_t> yb(q.size()), yhb(q.size()), backb(qkv.size());
   merge_heads(y.data(), q.data(), B, T, NH, hs);
-  merge_heads(yb.data(), q.data(), B, T, NH, hs);
+  merge_heads(yb.data(), qb.data(), B, T, NH, hs);
   EXPECT_EQ(yb, rounded(y));
   split_heads1(yh.data(), y.data(), B, T, NH, hs);
-  split_heads1(yhb.data(), y.data(), B, T, NH, hs);
+  split_heads1(yhb.data(), yb.data(), B, T, NH, hs);
   EXPECT_EQ(yhb, rounded(yh));
   merge_heads3(back.data(), q.data(), k.data(), v.data(), B, T, NH, hs);
-  merge_heads3(backb.data(), q.data(), k.data(), v.data(), B, T, NH, hs);
+  merge_heads3(backb.data(), qb.data(), kb.data(), vb.data(), B, T, NH, hs);
+  merge_heads3(backf.data(), qb.data(), kb.data(), vb.data(), B, T, NH, hs);
   EXPECT_EQ(backb, rounded(back));
+  EXPECT_EQ(backf, back);
 
   // Softmax at a T that is a multiple of 16 and at one that is not.
   for (int Ts : {48, 17}) {
-    const auto scores = randn(size_t(N * Ts * Ts), 42, 3.f);
-    auto att = scores;
+    const auto scoresb = rounded(randn(size_t(N * Ts * Ts), 42, 3.f));
+    auto att = widen(scoresb);
     std::vector<uint16_t> attb(att.size());
     causal_softmax_forward(att.data(), att.data(), 0.25f, N, Ts);
-    causal_softmax_forward(attb.data(), scores.data(), 0.25f, N, Ts);
+    causal_softmax_forward(attb.data(), scoresb.data(), 0.25f, N, Ts);
     EXPECT_EQ(attb, rounded(att)) << "T " << Ts;
     // The bf16 backward reads bf16 probabilities: as the f32 one fed the
     // same values.
-    const auto datt = randn(att.size(), 43);
-    const auto att_used = widen(attb);
+    const auto dattb = rounded(randn(att.size(), 43));
     std::vector<float> d(att.size());
     std::vector<uint16_t> db(att.size());
-    causal_softmax_backward(d.data(), datt.data(), att_used.data(), 0.25f, N, Ts);
-    causal_softmax_backward(db.data(), datt.data(), attb.data(), 0.25f, N, Ts);
+    causal_softmax_backward(d.data(), widen(dattb).data(), widen(attb).data(), 0.25f, N, Ts);
+    causal_softmax_backward(db.data(), dattb.data(), attb.data(), 0.25f, N, Ts);
     // (within one bf16 step: the two instantiations may split the row's
     // dot product into vector lanes differently)
     const auto d_rounded = rounded(d);
@@ -257,20 +285,24 @@ TEST_P(KernelTest, Bf16OutputsAreTheF32OnesRounded) {
     EXPECT_EQ(far, 0u) << "T " << Ts;
   }
 
-  const auto x = randn(size_t(BT * 4 * C) + 3, 44, 3.f);
+  const auto xb = rounded(randn(size_t(BT * 4 * C) + 3, 44, 3.f));
+  const auto x = widen(xb);
   std::vector<float> g(x.size()), g_r(x.size());
   std::vector<uint16_t> gb(x.size());
   gelu_forward(g.data(), x.data(), int64_t(x.size()));
-  gelu_forward(gb.data(), x.data(), int64_t(x.size()));
+  gelu_forward(gb.data(), xb.data(), int64_t(x.size()));
   EXPECT_EQ(gb, rounded(g));
   ref::gelu_forward(g_r.data(), x.data(), int64_t(x.size()));
   EXPECT_TRUE(all_close(g, g_r, 1e-5, 1e-6));
-  const auto dout = randn(x.size(), 45);
-  std::vector<float> dx(x.size()), dx_r(x.size());
+  const auto doutb = rounded(randn(x.size(), 45));
+  const auto dout = widen(doutb);
+  std::vector<float> dx(x.size()), dx_r(x.size()), dxf(x.size());
   std::vector<uint16_t> dxb(x.size());
   gelu_backward(dx.data(), dout.data(), x.data(), int64_t(x.size()));
-  gelu_backward(dxb.data(), dout.data(), x.data(), int64_t(x.size()));
+  gelu_backward(dxb.data(), doutb.data(), xb.data(), int64_t(x.size()));
+  gelu_backward(dxf.data(), doutb.data(), xb.data(), int64_t(x.size()));
   EXPECT_EQ(dxb, rounded(dx));
+  EXPECT_EQ(dxf, dx);
   ref::gelu_backward(dx_r.data(), dout.data(), x.data(), int64_t(x.size()));
   EXPECT_TRUE(all_close(dx, dx_r, 1e-5, 1e-6));
 }
