@@ -10,8 +10,11 @@
 #include "compute/trainer.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <fmt/core.h>
 #include <fstream>
 #include <iostream>
@@ -21,6 +24,7 @@
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <vector>
 
 namespace orbitrain::apps {
@@ -196,14 +200,62 @@ void run_generate(const GenArgs& a) {
 // ---- bench compute -----------------------------------------------------------
 
 struct BenchArgs {
-  std::string model = "small", precision = "f32";
+  std::string model = "small", precision = "f32", turns;
   int threads = 2, batch = 8, steps = 10, warmup = 3, vocab = 65;
   double peak_gflops = 0;
   bool json = false, profile = false;
 };
 
+// Lockstep with a peer benchmark (tools/compare_speed.sh --lockstep): before
+// each step, wait for one byte on the `in` pipe; after it, pass one on to
+// `out`. The two programs' steps then alternate, so each pair of steps
+// meets the same machine conditions.
+class Turns {
+public:
+  explicit Turns(const std::string& spec) {
+    if (spec.empty())
+      return;
+    const size_t comma = spec.find(',');
+    if (comma == std::string::npos)
+      throw std::invalid_argument("--turns wants IN,OUT (two pipe paths), got '" + spec + "'");
+    in_ = open_pipe(spec.substr(0, comma), O_RDONLY);
+    out_ = open_pipe(spec.substr(comma + 1), O_WRONLY);
+  }
+  Turns(const Turns&) = delete;
+  Turns& operator=(const Turns&) = delete;
+  ~Turns() {
+    for (int fd : {in_, out_})
+      if (fd >= 0)
+        ::close(fd);
+  }
+  void wait() {
+    if (in_ < 0)
+      return;
+    char c;
+    ssize_t n;
+    while ((n = ::read(in_, &c, 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1)
+      throw std::runtime_error("--turns: the peer closed its pipe");
+  }
+  void pass() {
+    if (out_ >= 0 && ::write(out_, "t", 1) != 1)
+      throw std::runtime_error(std::string("--turns: cannot write: ") + std::strerror(errno));
+  }
+
+private:
+  static int open_pipe(const std::string& path, int mode) {
+    const int fd = ::open(path.c_str(), mode | O_CLOEXEC);
+    if (fd < 0)
+      throw std::runtime_error("--turns: cannot open " + path + ": " + std::strerror(errno));
+    return fd;
+  }
+  int in_ = -1, out_ = -1;
+};
+
 void run_bench(const BenchArgs& a) {
   set_threads(a.threads);
+  Turns turns(a.turns);
   cp::GptConfig cfg = cp::GptConfig::from_name_or_file(a.model);
   if (cfg.vocab_size == 0)
     cfg.vocab_size = a.vocab;
@@ -223,6 +275,7 @@ void run_bench(const BenchArgs& a) {
   for (int i = 0; i < a.warmup + a.steps; ++i) {
     if (i == a.warmup && a.profile)
       engine.set_profiling(true);
+    turns.wait();
     const auto t0 = std::chrono::steady_clock::now();
     model.zero_grad();
     loss = model.forward(x.data(), nullptr, y.data(), B, T);
@@ -233,9 +286,11 @@ void run_bench(const BenchArgs& a) {
                 cp::clip_scale(norm, 1.0));
     });
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    turns.pass();
     if (i >= a.warmup)
       times.push_back(dt);
   }
+  const std::vector<double> in_order = times;
   std::sort(times.begin(), times.end());
   const double tmin = times.front(), tmed = times[times.size() / 2];
   const double tokens = double(B) * T, tok_s = tokens / tmed;
@@ -256,6 +311,8 @@ void run_bench(const BenchArgs& a) {
                       {"warmup", a.warmup},
                       {"step_time_min_s", tmin},
                       {"step_time_median_s", tmed},
+                      {"step_times_s", in_order},
+                      {"lockstep", !a.turns.empty()},
                       {"tokens_per_s", tok_s},
                       {"gflops", gflops},
                       {"peak_gflops", peak},
@@ -381,6 +438,9 @@ void add_compute_commands(CLI::App& app) {
         ->capture_default_str();
     c->add_option("--peak-gflops", a->peak_gflops,
                   "Peak for MFU (default 270 per thread f32, 540 bf16)");
+    c->add_option("--turns", a->turns,
+                  "IN,OUT: two pipes; take turns with a peer benchmark, one step each "
+                  "(tools/compare_speed.sh --lockstep)");
     c->add_flag("--json", a->json, "Print a JSON object");
     c->add_flag("--profile", a->profile,
                 "Also time each kind of operation (ms per step; adds a clock read per call)");
