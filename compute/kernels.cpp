@@ -306,6 +306,103 @@ ORBITRAIN_KERNELS(bf16_t, bf16_t)
 ORBITRAIN_KERNELS(float, bf16_t)
 #undef ORBITRAIN_KERNELS
 
+namespace {
+
+constexpr float kLnEps = 1e-5f;
+
+// sum of f(i) for i in [0,n), in 16 partial sums (vectorised), then the tail.
+template <typename F> inline float sum16(int n, F&& f) {
+  float part[16] = {};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k)
+      part[k] += f(i + k);
+  for (; i < n; ++i)
+    part[0] += f(i);
+  float s = 0.f;
+  for (int k = 0; k < 16; ++k)
+    s += part[k];
+  return s;
+}
+
+// Rows per block of the backward's parameter-gradient sums.
+constexpr int64_t kLnRowBlock = 64;
+
+} // namespace
+
+template <typename Out>
+void layernorm_forward(Out* out, float* mean, float* var, const float* x, const float* w,
+                       const float* b, int64_t rows, int C) {
+#pragma omp parallel for schedule(static) if (rows * C >= kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * C;
+    Out* o = out + r * C;
+    const float m = sum16(C, [&](int i) { return xr[i]; }) / float(C);
+    const float v = sum16(C, [&](int i) { return (xr[i] - m) * (xr[i] - m); }) / float(C);
+    const float rs = 1.f / std::sqrt(v + kLnEps);
+    if (b) {
+#pragma omp simd
+      for (int i = 0; i < C; ++i)
+        store(o + i, (xr[i] - m) * rs * w[i] + b[i]);
+    } else {
+#pragma omp simd
+      for (int i = 0; i < C; ++i)
+        store(o + i, (xr[i] - m) * rs * w[i]);
+    }
+    mean[r] = m;
+    var[r] = v;
+  }
+}
+
+void layernorm_backward_add(float* dres, uint16_t* dres_bf16, float* dw, float* db,
+                            const float* dout, const float* x, const float* mean, const float* var,
+                            const float* w, int64_t rows, int C) {
+  const int64_t nblocks = (rows + kLnRowBlock - 1) / kLnRowBlock;
+  // Per block of rows: partial sums of dout * xhat (dw) and of dout (db).
+  std::vector<float> part(size_t(nblocks) * 2 * size_t(C));
+#pragma omp parallel for schedule(static) if (rows * C >= kParallelMin)
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    float* pw = part.data() + size_t(blk) * 2 * size_t(C);
+    float* pb = pw + C;
+    const int64_t r1 = std::min(rows, (blk + 1) * kLnRowBlock);
+    for (int64_t r = blk * kLnRowBlock; r < r1; ++r) {
+      const float* xr = x + r * C;
+      const float* d = dout + r * C;
+      float* dr = dres + r * C;
+      const float m = mean[r], rs = 1.f / std::sqrt(var[r] + kLnEps);
+      // dx = rs * (g - mean(g) - xhat * mean(g * xhat)), g = dout * w
+      const float gm = sum16(C, [&](int i) { return d[i] * w[i]; }) / float(C);
+      const float gxm = sum16(C, [&](int i) { return d[i] * w[i] * (xr[i] - m) * rs; }) / float(C);
+#pragma omp simd
+      for (int i = 0; i < C; ++i) {
+        const float xh = (xr[i] - m) * rs;
+        dr[i] += rs * (d[i] * w[i] - gm - xh * gxm);
+        pw[i] += d[i] * xh;
+        pb[i] += d[i];
+      }
+      if (dres_bf16) {
+        uint16_t* o = dres_bf16 + r * C;
+#pragma omp simd
+        for (int i = 0; i < C; ++i)
+          o[i] = bf16_round(dr[i]);
+      }
+    }
+  }
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const float* pw = part.data() + size_t(blk) * 2 * size_t(C);
+    for (int i = 0; i < C; ++i)
+      dw[i] += pw[i];
+    if (db)
+      for (int i = 0; i < C; ++i)
+        db[i] += pw[C + i];
+  }
+}
+
+template void layernorm_forward(float*, float*, float*, const float*, const float*, const float*,
+                                int64_t, int);
+template void layernorm_forward(uint16_t*, float*, float*, const float*, const float*, const float*,
+                                int64_t, int);
+
 double crossentropy_forward(float* probs, const float* logits, const int32_t* targets, int64_t BT,
                             int V) {
   std::vector<double> row_loss(static_cast<size_t>(BT));

@@ -57,6 +57,23 @@ template <typename Out, typename In> void gelu_forward(Out* out, const In* x, in
 template <typename Out, typename In>
 void gelu_backward(Out* dx, const In* dout, const In* x, int64_t n);
 
+// out (rows,C) = (x - mean) / sqrt(var + 1e-5) * w (+ b); mean and var (rows)
+// are kept for the backward (var is the biased variance, as oneDNN's). b may
+// be null. bf16 mode's layer norm, which writes its output (read only by
+// matmuls) in bf16: oneDNN 2.6's has one data type for source and result.
+template <typename Out>
+void layernorm_forward(Out* out, float* mean, float* var, const float* x, const float* w,
+                       const float* b, int64_t rows, int C);
+// The layer norm's backward added to the residual stream's gradient:
+// dres (rows,C) += dx, and dres_bf16 (when not null) = dres rounded to bf16,
+// the copy the next matmuls read; dw, db (C) += the parameter gradients (db
+// may be null). mean, var as the forward kept them. Sums over rows go by
+// fixed blocks of rows in a fixed order, so results do not depend on the
+// thread count.
+void layernorm_backward_add(float* dres, uint16_t* dres_bf16, float* dw, float* db,
+                            const float* dout, const float* x, const float* mean, const float* var,
+                            const float* w, int64_t rows, int C);
+
 // probs (BT,V) = softmax(logits); returns the mean over rows of
 // -log probs[target] (accumulated in double). targets (BT) in [0,V).
 double crossentropy_forward(float* probs, const float* logits, const int32_t* targets, int64_t BT,

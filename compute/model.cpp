@@ -280,6 +280,33 @@ template <typename A> A* Gpt::transient(float* f32, int64_t offset) {
     return tmp16_.data() + offset;
 }
 
+template <typename A>
+void Gpt::ln_forward(float* out, float* mean, float* var, const float* x, const float* w,
+                     const float* b, int64_t rows) {
+  if constexpr (std::is_same_v<A, float>)
+    engine_.layernorm_forward(out, mean, var, x, w, b, rows, cfg_.n_embd);
+  else // only matmuls read the output: in bf16 only
+    engine_.timed("layernorm", [&] {
+      layernorm_forward(operand<A>(out, rows * cfg_.n_embd), mean, var, x, w, b, rows, cfg_.n_embd);
+    });
+}
+
+template <typename A>
+void Gpt::ln_backward_add(float* dw, float* db, const float* dout, const float* x,
+                          const float* mean, const float* var, const float* w, const float* b,
+                          int64_t rows) {
+  const int C = cfg_.n_embd;
+  if constexpr (std::is_same_v<A, float>) {
+    engine_.layernorm_backward(dbig_, dw, db, dout, x, mean, var, w, b, rows, C);
+    engine_.timed("residual", [&] { accumulate(dres_, dbig_, rows * C); });
+  } else { // also writes the bf16 copy of dres that the next matmuls read
+    engine_.timed("layernorm", [&] {
+      layernorm_backward_add(dres_, engine_.bf16_output(dres_, size_t(rows * C)), dw, db, dout, x,
+                             mean, var, w, rows, C);
+    });
+  }
+}
+
 // The block's activations that matmuls write and read are of type A (see
 // model.hpp); layer norms, the residual stream and parameter gradients are
 // always f32.
@@ -293,7 +320,7 @@ template <typename A> void Gpt::block_forward(int l, int B, int T) {
   float* xout = res_[size_t(l) + 1];
   Engine& e = engine_;
   // ln1 is (B,T,C)
-  e.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_var, x, w.ln1_w, w.ln1_b, BT, C);
+  ln_forward<A>(a.ln1, a.ln1_mean, a.ln1_var, x, w.ln1_w, w.ln1_b, BT);
   // qkv (B,T,3C) = ln1 . c_attn^T; q, k, v are (B,NH,T,hs)
   A* qkv = transient<A>(a.qkv, 0);
   e.matmul(qkv, a.ln1, w.attn_w, w.attn_b,
@@ -339,7 +366,7 @@ template <typename A> void Gpt::block_forward(int l, int B, int T) {
   e.matmul(a.xmid, a.y, w.aproj_w, w.aproj_b,
            {1, BT, C, C, false, true, true, w.aproj_b != nullptr});
   // ln2 (B,T,C); fch, fchg (B,T,4C)
-  e.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_var, a.xmid, w.ln2_w, w.ln2_b, BT, C);
+  ln_forward<A>(a.ln2, a.ln2_mean, a.ln2_var, a.xmid, w.ln2_w, w.ln2_b, BT);
   if constexpr (bf16) {
     e.matmul(a.fch_bf16, a.ln2, w.fc_w, w.fc_b,
              {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
@@ -388,7 +415,10 @@ float Gpt::forward(const int32_t* tokens, const float* acts, const int32_t* targ
     return 0.f;
   need(params_.size());
   const float* x = res_[size_t(nl_)];
-  engine_.layernorm_forward(lnf_, lnf_mean_, lnf_var_, x, lnf_w_, lnf_b_, BT, C);
+  if (engine_.precision() == Precision::bf16)
+    ln_forward<uint16_t>(lnf_, lnf_mean_, lnf_var_, x, lnf_w_, lnf_b_, BT);
+  else
+    ln_forward<float>(lnf_, lnf_mean_, lnf_var_, x, lnf_w_, lnf_b_, BT);
   // logits (B,T,V) = lnf . wte^T
   engine_.matmul(logits_, lnf_, wte_, nullptr, {1, BT, V, C, false, true, false, false});
   have_targets_ = targets != nullptr;
@@ -461,10 +491,8 @@ template <typename A> void Gpt::block_backward(int l, int B, int T) {
   e.release();
   if (g.fc_b)
     bias_backward(g.fc_b, dbig_, BT, 4 * C);
-  // dres += ln_2 backward; dbig is free again and holds the LN input gradient
-  e.layernorm_backward(dbig_, g.ln2_w, g.ln2_b, dtmp_, a.xmid, a.ln2_mean, a.ln2_var, w.ln2_w,
-                       w.ln2_b, BT, C);
-  e.timed("residual", [&] { accumulate(dres_, dbig_, BT * C); });
+  // dres += ln_2 backward (dbig is free again: f32 mode's LN input gradient)
+  ln_backward_add<A>(g.ln2_w, g.ln2_b, dtmp_, a.xmid, a.ln2_mean, a.ln2_var, w.ln2_w, w.ln2_b, BT);
   // Attention output projection: dy (B,T,C) = dres . attn.c_proj
   A* dy = transient<A>(dtmp_, 0);
   e.hold(dres_, size_t(BT * C));
@@ -537,9 +565,8 @@ template <typename A> void Gpt::block_backward(int l, int B, int T) {
   e.release();
   if (g.attn_b)
     bias_backward(g.attn_b, dqkv_, BT, 3 * C);
-  e.layernorm_backward(dbig_, g.ln1_w, g.ln1_b, dtmp_, x, a.ln1_mean, a.ln1_var, w.ln1_w, w.ln1_b,
-                       BT, C);
-  e.timed("residual", [&] { accumulate(dres_, dbig_, BT * C); });
+  // dres += ln_1 backward
+  ln_backward_add<A>(g.ln1_w, g.ln1_b, dtmp_, x, a.ln1_mean, a.ln1_var, w.ln1_w, w.ln1_b, BT);
 }
 
 void Gpt::backward(const float* grad_out, float loss_scale) {

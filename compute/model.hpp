@@ -146,6 +146,15 @@ private:
   // (transient: a matmul result that only the next kernel reads).
   template <typename A> A* operand(float* f32, int64_t n);
   template <typename A> A* transient(float* f32, int64_t offset);
+  // Layer norm over rows of n_embd: in f32 mode on the Engine (oneDNN); in
+  // bf16 mode the kernels in kernels.hpp, with the output in bf16 only. The
+  // backward adds the input gradient to dres_ (through dbig_ in f32 mode).
+  template <typename A>
+  void ln_forward(float* out, float* mean, float* var, const float* x, const float* w,
+                  const float* b, int64_t rows);
+  template <typename A>
+  void ln_backward_add(float* dw, float* db, const float* dout, const float* x, const float* mean,
+                       const float* var, const float* w, const float* b, int64_t rows);
   // Buffer boundaries for the hooks: end of the embeddings' parameters, and
   // [begin, end) of each block's and of the final LayerNorm's.
   void find_boundaries();

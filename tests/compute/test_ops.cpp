@@ -307,6 +307,57 @@ TEST_P(KernelTest, Bf16KernelsAreTheF32OnesRounded) {
   EXPECT_TRUE(all_close(dx, dx_r, 1e-5, 1e-6));
 }
 
+// bf16 mode's layer norm kernels against the reference: the forward in f32
+// and, rounded, in bf16; the backward adds dx to the residual gradient,
+// writes its bf16 copy and accumulates dw, db, with and without a shift.
+TEST_P(KernelTest, LayerNormKernelsMatchReference) {
+  const int64_t rows = 40 * scale() + 3;
+  const int C = 72; // not a multiple of 16: the tail of the row sums runs
+  auto x = randn(size_t(rows * C), 51, 2.f);
+  for (int64_t r = 0; r < rows; ++r) // non-zero row means
+    for (int i = 0; i < C; ++i)
+      x[size_t(r * C + i)] += float(r % 5) - 2.f;
+  const auto w = randn(size_t(C), 52), b = randn(size_t(C), 53), dout = randn(x.size(), 54);
+  for (const bool shift : {false, true}) {
+    const float* bp = shift ? b.data() : nullptr;
+    std::vector<float> out(x.size()), mean(static_cast<size_t>(rows)), var(mean.size());
+    std::vector<float> out_r(x.size()), mean_r(mean.size()), var_r(mean.size());
+    std::vector<uint16_t> outb(x.size());
+    layernorm_forward(out.data(), mean.data(), var.data(), x.data(), w.data(), bp, rows, C);
+    ref::layernorm_forward(out_r.data(), mean_r.data(), var_r.data(), x.data(), w.data(), bp, rows,
+                           C);
+    EXPECT_TRUE(all_close(out, out_r, 1e-5, 1e-5));
+    EXPECT_TRUE(all_close(mean, mean_r, 1e-5, 1e-6));
+    EXPECT_TRUE(all_close(var, var_r, 1e-5, 1e-6));
+    layernorm_forward(outb.data(), mean.data(), var.data(), x.data(), w.data(), bp, rows, C);
+    EXPECT_EQ(outb, rounded(out));
+
+    const auto dres0 = randn(x.size(), 55);
+    auto dres = dres0;
+    std::vector<uint16_t> dresb(x.size());
+    std::vector<float> dw(size_t(C), 1.f), db(size_t(C), 1.f), dx_r(x.size());
+    std::vector<float> dw_r(size_t(C), 1.f), db_r(size_t(C), 1.f);
+    layernorm_backward_add(dres.data(), dresb.data(), dw.data(), shift ? db.data() : nullptr,
+                           dout.data(), x.data(), mean.data(), var.data(), w.data(), rows, C);
+    ref::layernorm_backward(dx_r.data(), dw_r.data(), shift ? db_r.data() : nullptr, dout.data(),
+                            x.data(), w.data(), rows, C);
+    std::vector<float> dres_r(x.size());
+    for (size_t i = 0; i < x.size(); ++i)
+      dres_r[i] = dres0[i] + dx_r[i];
+    EXPECT_TRUE(all_close(dres, dres_r, 1e-4, 1e-5));
+    EXPECT_EQ(dresb, rounded(dres));
+    EXPECT_TRUE(all_close(dw, dw_r, 1e-5, 1e-5)); // accumulated onto 1
+    EXPECT_TRUE(all_close(db, shift ? db_r : std::vector<float>(size_t(C), 1.f), 1e-5, 1e-5));
+    // Without a bf16 copy, the same f32 result.
+    auto dres2 = dres0;
+    std::vector<float> dw2(size_t(C), 1.f);
+    layernorm_backward_add(dres2.data(), nullptr, dw2.data(), nullptr, dout.data(), x.data(),
+                           mean.data(), var.data(), w.data(), rows, C);
+    EXPECT_EQ(dres2, dres);
+    EXPECT_EQ(dw2, dw);
+  }
+}
+
 TEST_P(KernelTest, CrossEntropyMatchesReference) {
   const int64_t BT = 29 * 20 * scale();
   const int V = 65;
