@@ -42,6 +42,21 @@ inline float fast_exp(float x) {
   return p * scale;
 }
 
+// The sum and the max of 16 partial results, as a tree: a chain of 15
+// dependent adds would cost more than the vectorised loop that made them.
+inline float sum_of16(float* p) {
+  for (int w = 8; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k)
+      p[k] += p[k + w];
+  return p[0];
+}
+inline float max_of16(float* p) {
+  for (int w = 8; w >= 1; w /= 2)
+    for (int k = 0; k < w; ++k)
+      p[k] = p[k] > p[k + w] ? p[k] : p[k + w];
+  return p[0];
+}
+
 // Row t of a causal (T,T) matrix has t+1 live entries. The loops over it run
 // to the next multiple of 16 (at most T) and mask the entries past t, so that
 // they vectorise without a scalar remainder loop: rows are short (T/2 live
@@ -176,10 +191,7 @@ template <typename In> inline float row_max(const In* s, int t, int n) {
     }
   for (; j <= t; ++j)
     m[0] = m[0] > load(s[j]) ? m[0] : load(s[j]);
-  float mx = m[0];
-  for (int k = 1; k < L; ++k)
-    mx = mx > m[k] ? mx : m[k];
-  return mx;
+  return max_of16(m);
 }
 
 } // namespace
@@ -212,10 +224,7 @@ void causal_softmax_forward(Out* att, const In* scores, float scale, int64_t N, 
         e[j] = j <= t ? x : 0.f;
         part[0] += e[j];
       }
-      float sum = 0.f;
-      for (int k = 0; k < 16; ++k)
-        sum += part[k];
-      const float inv = 1.f / sum;
+      const float inv = 1.f / sum_of16(part);
 #pragma omp simd
       for (int j = 0; j < n; ++j)
         store(a + j, e[j] * inv);
@@ -266,28 +275,29 @@ inline void erf_and_gauss(float x, float& erf, float& gauss) {
 }
 } // namespace
 
-template <typename Out, typename In> void gelu_forward(Out* out, const In* x, int64_t n) {
+template <typename Out, typename In>
+void gelu_forward(Out* out, uint16_t* grad, const In* x, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const float xi = load(x[i]);
     float erf, gauss;
     erf_and_gauss(xi, erf, gauss);
-    store(out + i, 0.5f * xi * (1.f + erf));
+    const float phi = 0.5f * (1.f + erf);
+    store(out + i, xi * phi);
+    // d/dx [x Phi(x)] = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
+    grad[i] = bf16_round(phi + xi * gauss * 0.39894228040143268f);
   }
 }
 
-template <typename Out, typename In>
-void gelu_backward(Out* dx, const In* dout, const In* x, int64_t n) {
+template <typename Out>
+void gelu_backward(Out* dx, const uint16_t* dout, const uint16_t* grad, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    const float xi = load(x[i]);
-    float erf, gauss;
-    erf_and_gauss(xi, erf, gauss);
-    // d/dx [x Phi(x)] = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi)
-    const float grad = 0.5f * (1.f + erf) + xi * gauss * 0.39894228040143268f;
-    store(dx + i, load(dout[i]) * grad);
-  }
+  for (int64_t i = 0; i < n; ++i)
+    store(dx + i, load(dout[i]) * load(grad[i]));
 }
+
+template void gelu_backward(float*, const uint16_t*, const uint16_t*, int64_t);
+template void gelu_backward(uint16_t*, const uint16_t*, const uint16_t*, int64_t);
 
 // f32 mode: f32 in and out. bf16 mode: bf16 in (matmul results) and bf16
 // out, or f32 out where a bias gradient needs the tensor in f32.
@@ -299,8 +309,7 @@ using bf16_t = uint16_t;
   template void split_heads1(Out*, const In*, int, int, int, int);                                 \
   template void causal_softmax_forward(Out*, const In*, float, int64_t, int);                      \
   template void causal_softmax_backward(Out*, const In*, const In*, float, int64_t, int);          \
-  template void gelu_forward(Out*, const In*, int64_t);                                            \
-  template void gelu_backward(Out*, const In*, const In*, int64_t);
+  template void gelu_forward(Out*, uint16_t*, const In*, int64_t);
 ORBITRAIN_KERNELS(float, float)
 ORBITRAIN_KERNELS(bf16_t, bf16_t)
 ORBITRAIN_KERNELS(float, bf16_t)
@@ -319,10 +328,7 @@ template <typename F> inline float sum16(int n, F&& f) {
       part[k] += f(i + k);
   for (; i < n; ++i)
     part[0] += f(i);
-  float s = 0.f;
-  for (int k = 0; k < 16; ++k)
-    s += part[k];
-  return s;
+  return sum_of16(part);
 }
 
 // Rows per block of the backward's parameter-gradient sums.
@@ -331,11 +337,13 @@ constexpr int64_t kLnRowBlock = 64;
 } // namespace
 
 template <typename Out>
-void layernorm_forward(Out* out, float* mean, float* var, const float* x, const float* w,
-                       const float* b, int64_t rows, int C) {
+void layernorm_forward(Out* out, float* mean, float* var, float* x_copy, const float* x,
+                       const float* w, const float* b, int64_t rows, int C) {
 #pragma omp parallel for schedule(static) if (rows * C >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
+    if (x_copy)
+      std::memcpy(x_copy + r * C, xr, sizeof(float) * size_t(C));
     Out* o = out + r * C;
     const float m = sum16(C, [&](int i) { return xr[i]; }) / float(C);
     const float v = sum16(C, [&](int i) { return (xr[i] - m) * (xr[i] - m); }) / float(C);
@@ -398,10 +406,10 @@ void layernorm_backward_add(float* dres, uint16_t* dres_bf16, float* dw, float* 
   }
 }
 
-template void layernorm_forward(float*, float*, float*, const float*, const float*, const float*,
-                                int64_t, int);
-template void layernorm_forward(uint16_t*, float*, float*, const float*, const float*, const float*,
-                                int64_t, int);
+template void layernorm_forward(float*, float*, float*, float*, const float*, const float*,
+                                const float*, int64_t, int);
+template void layernorm_forward(uint16_t*, float*, float*, float*, const float*, const float*,
+                                const float*, int64_t, int);
 
 double crossentropy_forward(float* probs, const float* logits, const int32_t* targets, int64_t BT,
                             int V) {

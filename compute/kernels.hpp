@@ -48,22 +48,26 @@ void causal_softmax_backward(Out* dpre, const In* datt, const In* att, float sca
                              int T);
 
 // out (n) = gelu_erf(x) = x/2 (1 + erf(x/sqrt 2)), erf by Abramowitz and
-// Stegun 7.1.26 (absolute error < 1.5e-7), as oneDNN's eltwise computes it.
-// bf16 mode's GELU (f32 mode uses oneDNN's eltwise): oneDNN 2.6 has no fast
+// Stegun 7.1.26 (absolute error < 1.5e-7), as oneDNN's eltwise computes it;
+// and grad (n) = gelu_erf'(x) in bf16, which is all the backward needs. bf16
+// mode's GELU (f32 mode uses oneDNN's eltwise): oneDNN 2.6 has no fast
 // primitive that reads or writes bf16 here (its binary with a GELU post-op
 // falls back to a reference loop, 140 ms for the small model's 3M values).
-template <typename Out, typename In> void gelu_forward(Out* out, const In* x, int64_t n);
-// dx (n) = dout * gelu_erf'(x), with the same erf; an f32 dx may alias an f32 dout.
 template <typename Out, typename In>
-void gelu_backward(Out* dx, const In* dout, const In* x, int64_t n);
+void gelu_forward(Out* out, uint16_t* grad, const In* x, int64_t n);
+// dx (n) = dout * grad, grad as gelu_forward wrote it.
+template <typename Out>
+void gelu_backward(Out* dx, const uint16_t* dout, const uint16_t* grad, int64_t n);
 
 // out (rows,C) = (x - mean) / sqrt(var + 1e-5) * w (+ b); mean and var (rows)
 // are kept for the backward (var is the biased variance, as oneDNN's). b may
-// be null. bf16 mode's layer norm, which writes its output (read only by
-// matmuls) in bf16: oneDNN 2.6's has one data type for source and result.
+// be null. x_copy, when not null, receives a copy of x in the same pass (the
+// residual stream, which the next matmul adds into). bf16 mode's layer norm,
+// which writes its output (read only by matmuls) in bf16: oneDNN 2.6's has
+// one data type for source and result.
 template <typename Out>
-void layernorm_forward(Out* out, float* mean, float* var, const float* x, const float* w,
-                       const float* b, int64_t rows, int C);
+void layernorm_forward(Out* out, float* mean, float* var, float* x_copy, const float* x,
+                       const float* w, const float* b, int64_t rows, int C);
 // The layer norm's backward added to the residual stream's gradient:
 // dres (rows,C) += dx, and dres_bf16 (when not null) = dres rounded to bf16,
 // the copy the next matmuls read; dw, db (C) += the parameter gradients (db

@@ -242,10 +242,10 @@ void Gpt::ensure_activations(int B, int T) {
   if (engine_.precision() == Precision::bf16) {
     // The largest set of transients alive at once: the backward's datt, dv,
     // dq and dk, or its MLP gradient.
-    fch16_.resize(size_t(nl_) * BT * 4 * C);
+    gelu_grad16_.resize(size_t(nl_) * BT * 4 * C);
     tmp16_.resize(std::max(att + 3 * BT * C, BT * 4 * C));
     for (int l = 0; l < nl_; ++l)
-      a_[size_t(l)].fch_bf16 = fch16_.data() + size_t(l) * BT * 4 * C;
+      a_[size_t(l)].gelu_grad = gelu_grad16_.data() + size_t(l) * BT * 4 * C;
   }
   // Everything after the residual stream is written by the forward and only
   // read by the backward: the matmul operands among it are rounded to bf16
@@ -281,14 +281,18 @@ template <typename A> A* Gpt::transient(float* f32, int64_t offset) {
 }
 
 template <typename A>
-void Gpt::ln_forward(float* out, float* mean, float* var, const float* x, const float* w,
-                     const float* b, int64_t rows) {
-  if constexpr (std::is_same_v<A, float>)
-    engine_.layernorm_forward(out, mean, var, x, w, b, rows, cfg_.n_embd);
-  else // only matmuls read the output: in bf16 only
+void Gpt::ln_forward(float* out, float* mean, float* var, float* x_copy, const float* x,
+                     const float* w, const float* b, int64_t rows) {
+  const int C = cfg_.n_embd;
+  if constexpr (std::is_same_v<A, float>) {
+    engine_.layernorm_forward(out, mean, var, x, w, b, rows, C);
+    if (x_copy)
+      engine_.timed("residual", [&] { std::memcpy(x_copy, x, sizeof(float) * size_t(rows * C)); });
+  } else { // only matmuls read the output: in bf16 only
     engine_.timed("layernorm", [&] {
-      layernorm_forward(operand<A>(out, rows * cfg_.n_embd), mean, var, x, w, b, rows, cfg_.n_embd);
+      layernorm_forward(operand<A>(out, rows * C), mean, var, x_copy, x, w, b, rows, C);
     });
+  }
 }
 
 template <typename A>
@@ -320,7 +324,8 @@ template <typename A> void Gpt::block_forward(int l, int B, int T) {
   float* xout = res_[size_t(l) + 1];
   Engine& e = engine_;
   // ln1 is (B,T,C)
-  ln_forward<A>(a.ln1, a.ln1_mean, a.ln1_var, x, w.ln1_w, w.ln1_b, BT);
+  // (and xmid = x, which the attention's output projection adds into)
+  ln_forward<A>(a.ln1, a.ln1_mean, a.ln1_var, a.xmid, x, w.ln1_w, w.ln1_b, BT);
   // qkv (B,T,3C) = ln1 . c_attn^T; q, k, v are (B,NH,T,hs)
   A* qkv = transient<A>(a.qkv, 0);
   e.matmul(qkv, a.ln1, w.attn_w, w.attn_b,
@@ -362,22 +367,22 @@ template <typename A> void Gpt::block_forward(int l, int B, int T) {
   }
   e.timed("heads split/merge", [&] { merge_heads(operand<A>(a.y, BT * C), yh, B, T, NH, hs); });
   // xmid (B,T,C) = x + y . attn.c_proj^T
-  e.timed("residual", [&] { std::memcpy(a.xmid, x, sizeof(float) * size_t(BT * C)); });
   e.matmul(a.xmid, a.y, w.aproj_w, w.aproj_b,
            {1, BT, C, C, false, true, true, w.aproj_b != nullptr});
-  // ln2 (B,T,C); fch, fchg (B,T,4C)
-  ln_forward<A>(a.ln2, a.ln2_mean, a.ln2_var, a.xmid, w.ln2_w, w.ln2_b, BT);
+  // ln2 (B,T,C) (and xout = xmid); fch, fchg (B,T,4C)
+  ln_forward<A>(a.ln2, a.ln2_mean, a.ln2_var, xout, a.xmid, w.ln2_w, w.ln2_b, BT);
   if constexpr (bf16) {
-    e.matmul(a.fch_bf16, a.ln2, w.fc_w, w.fc_b,
-             {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
-    e.timed("gelu", [&] { gelu_forward(operand<A>(a.fchg, BT * 4 * C), a.fch_bf16, BT * 4 * C); });
+    // fch is a transient: the backward only needs GELU's derivative at it
+    A* fch = transient<A>(a.fch, 0);
+    e.matmul(fch, a.ln2, w.fc_w, w.fc_b, {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
+    e.timed("gelu",
+            [&] { gelu_forward(operand<A>(a.fchg, BT * 4 * C), a.gelu_grad, fch, BT * 4 * C); });
   } else {
     e.matmul(a.fch, a.ln2, w.fc_w, w.fc_b,
              {1, BT, 4 * C, C, false, true, false, w.fc_b != nullptr});
     e.gelu_forward(a.fchg, a.fch, BT * 4 * C);
   }
   // xout (B,T,C) = xmid + fchg . mlp.c_proj^T
-  e.timed("residual", [&] { std::memcpy(xout, a.xmid, sizeof(float) * size_t(BT * C)); });
   e.matmul(xout, a.fchg, w.mproj_w, w.mproj_b,
            {1, BT, C, 4 * C, false, true, true, w.mproj_b != nullptr});
 }
@@ -416,9 +421,9 @@ float Gpt::forward(const int32_t* tokens, const float* acts, const int32_t* targ
   need(params_.size());
   const float* x = res_[size_t(nl_)];
   if (engine_.precision() == Precision::bf16)
-    ln_forward<uint16_t>(lnf_, lnf_mean_, lnf_var_, x, lnf_w_, lnf_b_, BT);
+    ln_forward<uint16_t>(lnf_, lnf_mean_, lnf_var_, nullptr, x, lnf_w_, lnf_b_, BT);
   else
-    ln_forward<float>(lnf_, lnf_mean_, lnf_var_, x, lnf_w_, lnf_b_, BT);
+    ln_forward<float>(lnf_, lnf_mean_, lnf_var_, nullptr, x, lnf_w_, lnf_b_, BT);
   // logits (B,T,V) = lnf . wte^T
   engine_.matmul(logits_, lnf_, wte_, nullptr, {1, BT, V, C, false, true, false, false});
   have_targets_ = targets != nullptr;
@@ -478,9 +483,9 @@ template <typename A> void Gpt::block_backward(int l, int B, int T) {
   if constexpr (bf16)
     e.timed("gelu", [&] {
       if (g.fc_b)
-        gelu_backward(dbig_, dfchg, a.fch_bf16, BT * 4 * C);
+        gelu_backward(dbig_, dfchg, a.gelu_grad, BT * 4 * C);
       else
-        gelu_backward(operand<A>(dbig_, BT * 4 * C), dfchg, a.fch_bf16, BT * 4 * C);
+        gelu_backward(operand<A>(dbig_, BT * 4 * C), dfchg, a.gelu_grad, BT * 4 * C);
     });
   else
     e.gelu_backward(dbig_, dbig_, a.fch, BT * 4 * C);

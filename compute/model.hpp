@@ -85,7 +85,7 @@ public:
   [[nodiscard]] Engine& engine() { return engine_; }
   // Floats held for activations and backward scratch at the current batch shape.
   [[nodiscard]] size_t activation_floats() const {
-    return acts_.size() + scratch_.size() + (fch16_.size() + tmp16_.size()) / 2;
+    return acts_.size() + scratch_.size() + (gelu_grad16_.size() + tmp16_.size()) / 2;
   }
 
   // Runs the stage on a batch of B sequences of T <= block_size positions.
@@ -129,11 +129,11 @@ private:
   struct BlockActs {
     float *ln1, *ln1_mean, *ln1_var, *qkv, *q, *k, *v, *att, *yh, *y, *xmid;
     float *ln2, *ln2_mean, *ln2_var, *fch, *fchg;
-    // bf16 mode: the attention probabilities and the MLP's pre-activation,
-    // which exist in bf16 only (their f32 memory is not written); written
-    // by the forward, read by the backward.
+    // bf16 mode: the attention probabilities, which exist in bf16 only (the
+    // f32 memory at att is not written), and GELU's derivative at fch (fch
+    // itself is not kept); written by the forward, read by the backward.
     const uint16_t* att_bf16 = nullptr;
-    uint16_t* fch_bf16 = nullptr;
+    uint16_t* gelu_grad = nullptr;
   };
   void bind(Buffer& buf, std::vector<BlockW>& blocks, float*& wte, float*& wpe, float*& lnf_w,
             float*& lnf_b);
@@ -149,9 +149,10 @@ private:
   // Layer norm over rows of n_embd: in f32 mode on the Engine (oneDNN); in
   // bf16 mode the kernels in kernels.hpp, with the output in bf16 only. The
   // backward adds the input gradient to dres_ (through dbig_ in f32 mode).
+  // The forward also copies x to x_copy when it is not null.
   template <typename A>
-  void ln_forward(float* out, float* mean, float* var, const float* x, const float* w,
-                  const float* b, int64_t rows);
+  void ln_forward(float* out, float* mean, float* var, float* x_copy, const float* x,
+                  const float* w, const float* b, int64_t rows);
   template <typename A>
   void ln_backward_add(float* dw, float* db, const float* dout, const float* x, const float* mean,
                        const float* var, const float* w, const float* b, int64_t rows);
@@ -195,9 +196,9 @@ private:
   Buffer scratch_;
   float *dres_ = nullptr, *dtmp_ = nullptr, *dbig_ = nullptr, *dqkv_ = nullptr, *dq_ = nullptr,
         *dk_ = nullptr, *dv_ = nullptr, *datt_ = nullptr, *dyh_ = nullptr, *dlogits_ = nullptr;
-  // bf16 mode only: every block's MLP pre-activation, and scratch for the
+  // bf16 mode only: every block's GELU derivative, and scratch for the
   // transient matmul results.
-  Bf16Buffer fch16_, tmp16_;
+  Bf16Buffer gelu_grad16_, tmp16_;
 };
 
 // Copies every parameter of dst that src also has (matched by name), e.g. to

@@ -285,31 +285,32 @@ TEST_P(KernelTest, Bf16KernelsAreTheF32OnesRounded) {
     EXPECT_EQ(far, 0u) << "T " << Ts;
   }
 
+  // GELU: the forward's output and its derivative, then the backward from
+  // that derivative.
   const auto xb = rounded(randn(size_t(BT * 4 * C) + 3, 44, 3.f));
   const auto x = widen(xb);
-  std::vector<float> g(x.size()), g_r(x.size());
-  std::vector<uint16_t> gb(x.size());
-  gelu_forward(g.data(), x.data(), int64_t(x.size()));
-  gelu_forward(gb.data(), xb.data(), int64_t(x.size()));
+  const int64_t n = int64_t(x.size());
+  std::vector<float> g(x.size()), g_r(x.size()), grad_r(x.size());
+  std::vector<uint16_t> gb(x.size()), grad(x.size()), grad2(x.size());
+  gelu_forward(g.data(), grad.data(), x.data(), n);
+  gelu_forward(gb.data(), grad2.data(), xb.data(), n);
   EXPECT_EQ(gb, rounded(g));
-  ref::gelu_forward(g_r.data(), x.data(), int64_t(x.size()));
+  EXPECT_EQ(grad2, grad);
+  ref::gelu_forward(g_r.data(), x.data(), n);
   EXPECT_TRUE(all_close(g, g_r, 1e-5, 1e-6));
+  ref::gelu_backward(grad_r.data(), std::vector<float>(x.size(), 1.f).data(), x.data(), n);
+  EXPECT_TRUE(all_close(widen(grad), grad_r, 1.0 / 256, 1e-6)); // one bf16 rounding
   const auto doutb = rounded(randn(x.size(), 45));
-  const auto dout = widen(doutb);
-  std::vector<float> dx(x.size()), dx_r(x.size()), dxf(x.size());
+  std::vector<float> dx(x.size()), dx_r(x.size());
   std::vector<uint16_t> dxb(x.size());
-  gelu_backward(dx.data(), dout.data(), x.data(), int64_t(x.size()));
-  gelu_backward(dxb.data(), doutb.data(), xb.data(), int64_t(x.size()));
-  gelu_backward(dxf.data(), doutb.data(), xb.data(), int64_t(x.size()));
+  gelu_backward(dx.data(), doutb.data(), grad.data(), n);
+  gelu_backward(dxb.data(), doutb.data(), grad.data(), n);
   EXPECT_EQ(dxb, rounded(dx));
-  EXPECT_EQ(dxf, dx);
-  ref::gelu_backward(dx_r.data(), dout.data(), x.data(), int64_t(x.size()));
-  EXPECT_TRUE(all_close(dx, dx_r, 1e-5, 1e-6));
+  for (size_t i = 0; i < x.size(); ++i)
+    dx_r[i] = bf16_to_float(doutb[i]) * bf16_to_float(grad[i]);
+  EXPECT_EQ(dx, dx_r);
 }
 
-// bf16 mode's layer norm kernels against the reference: the forward in f32
-// and, rounded, in bf16; the backward adds dx to the residual gradient,
-// writes its bf16 copy and accumulates dw, db, with and without a shift.
 TEST_P(KernelTest, LayerNormKernelsMatchReference) {
   const int64_t rows = 40 * scale() + 3;
   const int C = 72; // not a multiple of 16: the tail of the row sums runs
@@ -323,13 +324,17 @@ TEST_P(KernelTest, LayerNormKernelsMatchReference) {
     std::vector<float> out(x.size()), mean(static_cast<size_t>(rows)), var(mean.size());
     std::vector<float> out_r(x.size()), mean_r(mean.size()), var_r(mean.size());
     std::vector<uint16_t> outb(x.size());
-    layernorm_forward(out.data(), mean.data(), var.data(), x.data(), w.data(), bp, rows, C);
+    std::vector<float> x_copy(x.size());
+    layernorm_forward(out.data(), mean.data(), var.data(), x_copy.data(), x.data(), w.data(), bp,
+                      rows, C);
+    EXPECT_EQ(x_copy, x);
     ref::layernorm_forward(out_r.data(), mean_r.data(), var_r.data(), x.data(), w.data(), bp, rows,
                            C);
     EXPECT_TRUE(all_close(out, out_r, 1e-5, 1e-5));
     EXPECT_TRUE(all_close(mean, mean_r, 1e-5, 1e-6));
     EXPECT_TRUE(all_close(var, var_r, 1e-5, 1e-6));
-    layernorm_forward(outb.data(), mean.data(), var.data(), x.data(), w.data(), bp, rows, C);
+    layernorm_forward(outb.data(), mean.data(), var.data(), nullptr, x.data(), w.data(), bp, rows,
+                      C);
     EXPECT_EQ(outb, rounded(out));
 
     const auto dres0 = randn(x.size(), 55);
