@@ -298,12 +298,32 @@ TEST(ModelTest, StagesComposeToTheWholeModel) {
   EXPECT_THROW(Gpt(c, {2, 4, false, false}), std::invalid_argument);
 }
 
-TEST(ModelTest, Bf16TracksF32) {
-  GptConfig c = GptConfig::builtin("baby");
-  c.vocab_size = 65;
+// With and without biases (bf16 mode keeps the gradients that a bias
+// gradient reads in f32).
+class Bf16ModelTest : public ::testing::TestWithParam<bool> {
+protected:
+  GptConfig config() const {
+    GptConfig c = GptConfig::builtin("baby");
+    c.vocab_size = 65;
+    c.bias = GetParam();
+    return c;
+  }
+  // init_weights zeroes the biases: give them values that matter.
+  static void init(Gpt& m, uint64_t seed) {
+    m.init_weights(seed);
+    Rng rng(seed + 1);
+    for (const ParamSpec& s : m.specs())
+      if (s.name.size() > 5 && s.name.compare(s.name.size() - 5, 5, ".bias") == 0)
+        for (size_t i = 0; i < s.numel; ++i)
+          m.params()[s.offset + i] = float(0.02 * rng.normal());
+  }
+};
+
+TEST_P(Bf16ModelTest, Bf16TracksF32) {
+  const GptConfig c = config();
   Gpt f(c), b(c, StageRange::whole(), Precision::bf16);
-  f.init_weights(51);
-  b.init_weights(51);
+  init(f, 51);
+  init(b, 51);
   const int B = 2, T = 64;
   auto x = randint(size_t(B * T), 65, 52), y = randint(size_t(B * T), 65, 53);
   f.zero_grad();
@@ -335,14 +355,13 @@ TEST(ModelTest, Bf16TracksF32) {
 // a gradient for the two matmuls that read it): the losses and gradients
 // must be bit-identical to rounding every operand at every use, over two
 // steps with the parameters changed in between.
-TEST(ModelTest, Bf16ReuseChangesNoResult) {
-  GptConfig c = GptConfig::builtin("baby");
-  c.vocab_size = 65;
+TEST_P(Bf16ModelTest, Bf16ReuseChangesNoResult) {
+  GptConfig c = config();
   c.n_layer = 2;
   Gpt reused(c, StageRange::whole(), Precision::bf16),
       plain(c, StageRange::whole(), Precision::bf16);
-  reused.init_weights(61);
-  plain.init_weights(61);
+  init(reused, 61);
+  init(plain, 61);
   plain.engine().set_bf16_reuse(false);
   const int B = 3, T = 32;
   for (int step = 0; step < 2; ++step) {
@@ -364,6 +383,8 @@ TEST(ModelTest, Bf16ReuseChangesNoResult) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Bias, Bf16ModelTest, ::testing::Bool());
 
 } // namespace
 } // namespace orbitrain::compute
