@@ -57,6 +57,18 @@ inline float max_of16(float* p) {
   return p[0];
 }
 
+// sum of f(i) for i in [0,n), in 16 partial sums (vectorised), then the tail.
+template <typename F> inline float sum16(int n, F&& f) {
+  float part[16] = {};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k)
+      part[k] += f(i + k);
+  for (; i < n; ++i)
+    part[0] += f(i);
+  return sum_of16(part);
+}
+
 // Row t of a causal (T,T) matrix has t+1 live entries. The loops over it run
 // to the next multiple of 16 (at most T) and mask the entries past t, so that
 // they vectorise without a scalar remainder loop: rows are short (T/2 live
@@ -209,22 +221,13 @@ void causal_softmax_forward(Out* att, const In* scores, float scale, int64_t N, 
       const In* s = scores + r * T;
       Out* a = att + r * T;
       const float mx = row_max(s, t, n);
-      // 16 partial sums over whole blocks of 16 (vectorised with no
-      // remainder loop), then the tail when T is not a multiple of 16.
-      float part[16] = {};
-      int j = 0;
-      for (; j + 16 <= n; j += 16)
-        for (int k = 0; k < 16; ++k) {
-          const float x = fast_exp((load(s[j + k]) - mx) * scale);
-          e[j + k] = j + k <= t ? x : 0.f;
-          part[k] += e[j + k];
-        }
-      for (; j < n; ++j) {
-        const float x = fast_exp((load(s[j]) - mx) * scale);
-        e[j] = j <= t ? x : 0.f;
-        part[0] += e[j];
-      }
-      const float inv = 1.f / sum_of16(part);
+      // The masked exps, kept in e, and their sum (the tail loop only runs
+      // when T is not a multiple of 16).
+      const float inv = 1.f / sum16(n, [&](int j) {
+                          const float x = fast_exp((load(s[j]) - mx) * scale);
+                          e[j] = j <= t ? x : 0.f;
+                          return e[j];
+                        });
 #pragma omp simd
       for (int j = 0; j < n; ++j)
         store(a + j, e[j] * inv);
@@ -318,18 +321,6 @@ ORBITRAIN_KERNELS(float, bf16_t)
 namespace {
 
 constexpr float kLnEps = 1e-5f;
-
-// sum of f(i) for i in [0,n), in 16 partial sums (vectorised), then the tail.
-template <typename F> inline float sum16(int n, F&& f) {
-  float part[16] = {};
-  int i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; ++k)
-      part[k] += f(i + k);
-  for (; i < n; ++i)
-    part[0] += f(i);
-  return sum_of16(part);
-}
 
 // Rows per block of the backward's parameter-gradient sums.
 constexpr int64_t kLnRowBlock = 64;

@@ -1,9 +1,10 @@
 // Hand-written kernels for the elementwise and data-movement parts of the
 // model that oneDNN has no fused primitive for: embeddings, head split/merge,
 // the fused scale + causal mask + softmax of attention, cross-entropy, bias
-// gradients, and GELU where it must write bf16. Free functions, outputs first, shapes in the
-// comments. They parallelise with OpenMP over independent rows, so results do not depend on the
-// thread count. Plain twins live in reference.hpp.
+// gradients, and bf16 mode's GELU and layer norm. Free functions, outputs
+// first, shapes in the comments. They parallelise with OpenMP over
+// independent rows, so results do not depend on the thread count. Plain
+// twins live in reference.hpp.
 #pragma once
 
 #include <cstdint>

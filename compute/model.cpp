@@ -248,8 +248,10 @@ void Gpt::ensure_activations(int B, int T) {
       a_[size_t(l)].gelu_grad = gelu_grad16_.data() + size_t(l) * BT * 4 * C;
   }
   // Everything after the residual stream is written by the forward and only
-  // read by the backward: the matmul operands among it are rounded to bf16
-  // once per step.
+  // read by the backward. In bf16 mode the matmul operands among it are all
+  // written in bf16 by their producers; declaring the region lets the Engine
+  // drop their copies when the shape changes (and would round any other
+  // operand there once per step).
   const float* first = res_.back() + BT * C;
   engine_.set_activation_region(first, size_t(acts_.data() + acts_.size() - first));
   B_ = B, T_ = T;
@@ -312,8 +314,8 @@ void Gpt::ln_backward_add(float* dw, float* db, const float* dout, const float* 
 }
 
 // The block's activations that matmuls write and read are of type A (see
-// model.hpp); layer norms, the residual stream and parameter gradients are
-// always f32.
+// model.hpp); the residual stream and its gradient, the layer norm
+// statistics and the parameter gradients are always f32.
 template <typename A> void Gpt::block_forward(int l, int B, int T) {
   constexpr bool bf16 = std::is_same_v<A, uint16_t>;
   const int C = cfg_.n_embd, NH = cfg_.n_head, hs = C / NH;
